@@ -1,0 +1,29 @@
+/**
+ * How the client Channel gets batches of frames on and off the wire. One
+ * implementation per transport; the Channel owns the codec, ordering and
+ * acknowledgement, a transport only moves bytes.
+ */
+import type { ObservableV2 } from 'lib0/observable'
+import type { TransportName } from '../../common/comet/handshake'
+
+/** Events every client transport emits. */
+export type ClientTransportEvents = {
+  /** The transport can carry batches. */
+  open: () => void
+  /** One inbound batch. */
+  batch: (bytes: Uint8Array) => void
+  /** The transport is gone; `wasOpen` is false when it never opened. */
+  close: (code: number, reason: string, wasOpen: boolean) => void
+}
+
+/** A client-side transport. */
+export interface ClientTransport extends ObservableV2<ClientTransportEvents> {
+  readonly name: TransportName
+  /** Send one encoded batch. */
+  send(batch: Uint8Array): void
+  /** Close; emits `close` once. Idempotent. */
+  close(code: number, reason: string): void
+}
+
+/** Opens a transport to the server, resuming `sid` past `ack` when given. */
+export type TransportFactory = (resume: { sid: string; ack: number } | null) => ClientTransport

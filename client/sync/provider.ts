@@ -1,0 +1,273 @@
+/**
+ * CometProvider: one Yjs document and its Awareness kept in sync with the
+ * server over a Comet Channel, speaking y-protocols inside Cometpad's
+ * document envelope (PROTOCOL.md §6).
+ *
+ * Durability: every local change is sent as a numbered Update and kept
+ * until the server answers Saved for it (stored with `sync: true`). After
+ * a new session (server restart) the provider joins again and resends every
+ * unconfirmed change; Yjs updates are idempotent, so that is safe.
+ */
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { ObservableV2 } from 'lib0/observable'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import * as authProtocol from 'y-protocols/auth'
+import type { TransportName } from '../../common/comet/handshake'
+import { DocErrorCode, MessageType, encodeEmptyMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../common/messages'
+import type { Channel, ChannelState } from '../comet/channel'
+
+/** What the status indicator and the page need to know. */
+export interface ProviderStatus {
+  connection: 'connecting' | 'connected' | 'reconnecting' | 'offline'
+  transport: TransportName | null
+  /** The document has received the server's state at least once. */
+  synced: boolean
+  /** Local changes the server has not yet confirmed as stored. */
+  unsavedCount: number
+  /** Why saving is failing, while it is. */
+  saveError: string | null
+  /** The server refused changes: this link is view-only. */
+  readOnly: boolean
+  /** The server does not know this document. */
+  notFound: boolean
+}
+
+/** Events of a {@link CometProvider}. */
+export type ProviderEvents = {
+  status: (status: ProviderStatus) => void
+  /** The first sync with the server completed. */
+  synced: () => void
+}
+
+/** Provider options. */
+export interface ProviderOptions {
+  channel: Channel
+  /** The document's address (the id in its link). */
+  docId: string
+  doc: Y.Doc
+  awareness: awarenessProtocol.Awareness
+}
+
+/** See the module comment. */
+export class CometProvider extends ObservableV2<ProviderEvents> {
+  readonly doc: Y.Doc
+  readonly awareness: awarenessProtocol.Awareness
+  readonly docId: string
+  private readonly channel: Channel
+  /** Unconfirmed local updates by id, oldest first. */
+  private readonly unsaved = new Map<number, Uint8Array>()
+  private nextUpdateId = 1
+  private statusValue: ProviderStatus
+  private isDestroyed = false
+  private readonly cleanups: (() => void)[] = []
+
+  constructor(options: ProviderOptions) {
+    super()
+    this.doc = options.doc
+    this.awareness = options.awareness
+    this.docId = options.docId
+    this.channel = options.channel
+    this.statusValue = {
+      connection: 'connecting',
+      transport: null,
+      synced: false,
+      unsavedCount: 0,
+      saveError: null,
+      readOnly: false,
+      notFound: false,
+    }
+    const onMessage = (payload: Uint8Array) => this.onChannelMessage(payload)
+    const onOpen = () => this.join()
+    const onStatus = ({ state, transport }: { state: ChannelState; transport: TransportName | null }) =>
+      this.setStatus({ connection: connectionOf(state), transport })
+    this.channel.on('message', onMessage)
+    this.channel.on('open', onOpen)
+    this.channel.on('status', onStatus)
+    this.doc.on('update', this.onDocUpdate)
+    this.awareness.on('update', this.onAwarenessUpdate)
+    this.cleanups.push(() => {
+      this.channel.off('message', onMessage)
+      this.channel.off('open', onOpen)
+      this.channel.off('status', onStatus)
+      this.doc.off('update', this.onDocUpdate)
+      this.awareness.off('update', this.onAwarenessUpdate)
+    })
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
+      // Tell everyone at once that we left, rather than after a timeout.
+      const onPageHide = () => awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'window unload')
+      window.addEventListener('pagehide', onPageHide)
+      this.cleanups.push(() => window.removeEventListener('pagehide', onPageHide))
+    }
+    const { state, transport } = this.channel.status
+    this.statusValue.connection = connectionOf(state)
+    this.statusValue.transport = transport
+    if (state === 'open') this.join()
+  }
+
+  /** The current status. */
+  get status(): ProviderStatus {
+    return this.statusValue
+  }
+
+  /** Whether every local change is confirmed stored. */
+  get isSaved(): boolean {
+    return this.unsaved.size === 0
+  }
+
+  /** Leave the document on the server and stop syncing. The channel stays open. */
+  override destroy(): void {
+    if (this.isDestroyed) return
+    // Our presence goes first (this sends the removal), then we leave.
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'destroy')
+    this.isDestroyed = true
+    this.channel.send(encodeEmptyMessage(this.docId, MessageType.Leave))
+    for (const cleanup of this.cleanups.splice(0)) cleanup()
+    super.destroy()
+  }
+
+  // (Re)join: sent on every new session. Join, our state vector, our
+  // presence, and every change the server has not confirmed yet.
+  private join(): void {
+    if (this.isDestroyed) return
+    this.channel.send(encodeEmptyMessage(this.docId, MessageType.Join))
+    const step1 = startDocMessage(this.docId, MessageType.Sync)
+    syncProtocol.writeSyncStep1(step1, this.doc)
+    this.channel.send(encoding.toUint8Array(step1))
+    if (this.awareness.getLocalState() !== null) this.sendAwareness([this.doc.clientID])
+    if (this.unsaved.size > 0) {
+      // One merged update confirmed under the newest id covers them all.
+      const ids = [...this.unsaved.keys()]
+      const merged = Y.mergeUpdates([...this.unsaved.values()])
+      this.channel.send(encodeUpdateMessage(this.docId, ids[ids.length - 1]!, merged))
+    }
+  }
+
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === this) return
+    this.sendTracked(update)
+  }
+
+  private sendTracked(update: Uint8Array): void {
+    if (this.isDestroyed || this.statusValue.readOnly) return
+    const id = this.nextUpdateId++
+    this.unsaved.set(id, update)
+    this.channel.send(encodeUpdateMessage(this.docId, id, update))
+    this.setStatus({ unsavedCount: this.unsaved.size })
+  }
+
+  private readonly onAwarenessUpdate = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
+    if (origin === this) return
+    this.sendAwareness([...added, ...updated, ...removed])
+  }
+
+  private sendAwareness(clientIds: number[]): void {
+    const encoder = startDocMessage(this.docId, MessageType.Awareness)
+    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clientIds))
+    this.channel.send(encoding.toUint8Array(encoder))
+  }
+
+  private onChannelMessage(payload: Uint8Array): void {
+    let split
+    try {
+      split = splitDocMessage(payload)
+    } catch {
+      return // not addressed to anyone we can read
+    }
+    if (split.docId !== this.docId || this.isDestroyed) return
+    const decoder = decoding.createDecoder(split.message)
+    decoding.readVarUint(decoder) // the type, already in split.type
+    switch (split.type) {
+      case MessageType.Sync:
+        this.onSync(decoder)
+        return
+      case MessageType.Awareness:
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
+        return
+      case MessageType.Auth:
+        authProtocol.readAuthMessage(decoder, this.doc, () => this.setStatus({ readOnly: true }))
+        return
+      case MessageType.Saved:
+        this.onSaved(decoding.readVarUint(decoder))
+        return
+      case MessageType.Error:
+        this.onError(decoding.readVarUint(decoder), decoding.readVarString(decoder))
+        return
+      default:
+        return // a newer server's message this client does not know
+    }
+  }
+
+  private onSync(decoder: decoding.Decoder): void {
+    const syncType = decoding.readVarUint(decoder)
+    switch (syncType) {
+      case syncProtocol.messageYjsSyncStep1: {
+        // The server's state vector: answer with what it lacks, as a tracked
+        // update so that "saved" covers changes made before this session.
+        const diff = Y.encodeStateAsUpdate(this.doc, decoding.readVarUint8Array(decoder))
+        if (!isEmptyUpdate(diff)) this.sendTracked(diff)
+        return
+      }
+      case syncProtocol.messageYjsSyncStep2:
+        Y.applyUpdate(this.doc, decoding.readVarUint8Array(decoder), this)
+        if (!this.statusValue.synced) {
+          this.setStatus({ synced: true })
+          this.emit('synced', [])
+        }
+        return
+      case syncProtocol.messageYjsUpdate:
+        Y.applyUpdate(this.doc, decoding.readVarUint8Array(decoder), this)
+        return
+      default:
+        return
+    }
+  }
+
+  private onSaved(upToId: number): void {
+    for (const id of this.unsaved.keys()) {
+      if (id > upToId) break
+      this.unsaved.delete(id)
+    }
+    this.setStatus({ unsavedCount: this.unsaved.size, saveError: null })
+  }
+
+  private onError(code: number, message: string): void {
+    if (code === DocErrorCode.StorageFailed) this.setStatus({ saveError: message })
+    else if (code === DocErrorCode.NotFound) this.setStatus({ notFound: true })
+    else if (code === DocErrorCode.Forbidden) this.setStatus({ readOnly: true })
+    else console.warn(`cometpad: the server refused a message for ${this.docId}: ${message}`)
+  }
+
+  private setStatus(change: Partial<ProviderStatus>): void {
+    const next = { ...this.statusValue, ...change }
+    const keys = Object.keys(change) as (keyof ProviderStatus)[]
+    if (keys.every((key) => next[key] === this.statusValue[key])) return
+    this.statusValue = next
+    this.emit('status', [next])
+  }
+}
+
+function connectionOf(state: ChannelState): ProviderStatus['connection'] {
+  switch (state) {
+    case 'open':
+      return 'connected'
+    case 'connecting':
+      return 'connecting'
+    case 'reconnecting':
+      return 'reconnecting'
+    case 'offline':
+    case 'closed':
+      return 'offline'
+  }
+}
+
+/** Whether an update carries no structs and no deletions. */
+function isEmptyUpdate(update: Uint8Array): boolean {
+  const { structs, ds } = Y.decodeUpdate(update)
+  return structs.length === 0 && ds.clients.size === 0
+}

@@ -1,0 +1,41 @@
+/**
+ * Timeouts and size limits both sides agree on. One source of truth: the
+ * server may override the timing values in its handshake; the client then
+ * follows the handshake, never these defaults.
+ */
+
+/** How often the server sends a Ping frame on an idle channel. @default 15000 */
+export const pingIntervalMs = 15_000
+
+/**
+ * How long either side waits past a missed ping before it declares the other
+ * side dead. A silent peer is therefore dropped within
+ * `pingIntervalMs + pingTimeoutMs` (25 s by default). @default 10000
+ */
+export const pingTimeoutMs = 10_000
+
+/**
+ * How long the server keeps a session whose transport dropped without a
+ * clean close, so that a client that reconnects in time resumes it without
+ * loss. A client that closed cleanly (tab closed) is dropped at once.
+ * @default 10000
+ */
+export const sessionGraceMs = 10_000
+
+/** How long a client waits for a WebSocket to open before it counts as failed. @default 5000 */
+export const connectTimeoutMs = 5_000
+
+/** Largest frame payload either side accepts, in bytes. @default 16 MiB */
+export const maxFrameBytes = 16 * 1024 * 1024
+
+/**
+ * How many unacknowledged downstream frames a session keeps for resending.
+ * Past this the session cannot guarantee delivery and is closed; the client
+ * starts a fresh session and resynchronises its documents. @default 4096
+ */
+export const maxUnackedFrames = 4096
+
+/** Reconnect backoff: first delay, cap, and jitter share. */
+export const reconnectBaseMs = 250
+/** @default 10000 */
+export const reconnectMaxMs = 10_000

@@ -1,0 +1,128 @@
+/**
+ * `createServer(config)`: the whole Cometpad server, built from its parts
+ * with no module-level state, and torn down by `close()`.
+ *
+ *   Koa app ── errors ── security headers ── routes (pages, API, health)
+ *   upgrade ── /comet/ws → CometWebSocketEndpoint ── Session ── ChannelRouter ── RoomRegistry ── DocStore
+ *           └─ /yjs/<id> → YWebSocketEndpoint ───────────────────────────────┘
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import Koa from 'koa'
+import { pino, type Logger } from 'pino'
+import { CloseCode } from '../common/close-codes'
+import type { Config } from './config'
+import { SessionRegistry } from './comet/session-registry'
+import { CometWebSocketEndpoint } from './comet/websocket-endpoint'
+import { ChannelRouter } from './channel-router'
+import { YWebSocketEndpoint } from './compat/y-websocket'
+import { DocDirectory } from './docs/doc-directory'
+import { RoomRegistry } from './rooms/room-registry'
+import type { DocStore, HealthReporting } from './storage/doc-store'
+import { LevelDocStore } from './storage/level-doc-store'
+import { errors } from './http/errors'
+import { routes } from './http/routes'
+import { StaticClient, defaultClientDir } from './http/static-client'
+
+/** Parts a caller may supply instead of the defaults (tests). */
+export interface ServerDeps {
+  logger?: Logger
+  /** The store; by default LevelDB in `config.dataDir`. */
+  store?: DocStore & HealthReporting
+  /** Where the built client is. */
+  clientDir?: string
+}
+
+/** A running server. */
+export interface CometpadServer {
+  readonly httpServer: http.Server
+  /** `http://host:port` once listening. */
+  readonly url: string
+  readonly store: DocStore & HealthReporting
+  readonly rooms: RoomRegistry
+  readonly sessions: SessionRegistry
+  readonly directory: DocDirectory
+  readonly logger: Logger
+  /**
+   * Stop: refuse new connections, advise clients to reconnect later, wait
+   * for every pending write, close the store.
+   */
+  close(): Promise<void>
+}
+
+/** Create, start and return a server listening on `config.host:config.port`. */
+export async function createServer(config: Config, deps: ServerDeps = {}): Promise<CometpadServer> {
+  const logger = deps.logger ?? pino({ level: config.logLevel, base: { app: 'cometpad' } })
+  const store = deps.store ?? (await LevelDocStore.open({ dir: config.dataDir, logger }))
+  const directory = new DocDirectory(store)
+  const rooms = new RoomRegistry({ store, logger })
+  const sessions = new SessionRegistry({
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+    sessionGraceMs: config.sessionGraceMs,
+    maxFrameBytes: config.maxFrameBytes,
+    maxUnackedFrames: 4096,
+    transports: ['websocket'],
+  })
+  new ChannelRouter({ sessions, rooms, directory, logger })
+  const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })
+  const yws = new YWebSocketEndpoint({ rooms, directory, logger, maxMessageBytes: config.maxFrameBytes, pingIntervalMs: 30_000 })
+  const client = new StaticClient(deps.clientDir ?? defaultClientDir())
+  if (!client.isBuilt) logger.warn({ dir: client.dir }, 'the browser client is not built; run `npm run build`')
+
+  const app = new Koa({ proxy: false })
+  app.silent = true
+  app.use(errors(logger))
+  app.use(routes({ directory, store, client }))
+  const httpServer = http.createServer(app.callback())
+  httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', (error) => logger.debug({ err: error }, 'socket error during upgrade'))
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === '/comet/ws') {
+      comet.handleUpgrade(req, socket, head, url)
+      return
+    }
+    const match = /^\/yjs\/([^/]*)$/.exec(url.pathname)
+    if (match) {
+      let address: string
+      try {
+        address = decodeURIComponent(match[1]!)
+      } catch {
+        address = ''
+      }
+      yws.handleUpgrade(req, socket, head, address)
+      return
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nno WebSocket endpoint here\n')
+  })
+
+  sessions.start()
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject)
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject)
+      resolve()
+    })
+  })
+  const address = httpServer.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+
+  let closing: Promise<void> | null = null
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      httpServer.close()
+      for (const session of sessions.all()) session.setAdvice({ reconnect: 'handshake', retryAfterMs: 1_000 })
+      sessions.closeAll(CloseCode.ShuttingDown, 'the server is restarting; reconnect shortly')
+      yws.close(CloseCode.GoingAway, 'the server is restarting')
+      comet.close()
+      await rooms.closeAll()
+      httpServer.closeAllConnections()
+      await store.close()
+    })()
+    return closing
+  }
+
+  return { httpServer, url, store, rooms, sessions, directory, logger, close }
+}

@@ -1,0 +1,157 @@
+/**
+ * Routes each Comet session's document messages to rooms. One session
+ * multiplexes many documents, so for every (session, document) pair it
+ * joins, the router makes a Peer that prefixes the document address to what
+ * the room sends and strips it from what the client sends (PROTOCOL.md §6).
+ */
+import * as encoding from 'lib0/encoding'
+import type { Logger } from 'pino'
+import { DocErrorCode, MessageType, encodeErrorMessage, splitDocMessage } from '../common/messages'
+import { CloseCode } from '../common/close-codes'
+import type { Session } from './comet/session'
+import type { SessionRegistry } from './comet/session-registry'
+import type { DocDirectory } from './docs/doc-directory'
+import type { Peer } from './rooms/peer'
+import type { RoomRegistry } from './rooms/room-registry'
+import { handleMessage } from './rooms/messages'
+import type { Room } from './rooms/room'
+import type { DocId } from '../common/ids'
+
+/** A session's membership of one document. */
+class SessionPeer implements Peer {
+  readonly speaksCometpad = true
+  readonly id: string
+  /** The room once joined; messages that arrive while it loads wait in `backlog`. */
+  room: Room | null = null
+  backlog: Uint8Array[] = []
+  private readonly prefix: Uint8Array
+
+  constructor(
+    private readonly session: Session,
+    readonly address: string,
+    readonly docId: DocId,
+    readonly canWrite: boolean,
+  ) {
+    this.id = `${session.id}/${address}`
+    const encoder = encoding.createEncoder()
+    encoding.writeVarString(encoder, address)
+    this.prefix = encoding.toUint8Array(encoder)
+  }
+
+  send(message: Uint8Array): void {
+    const payload = new Uint8Array(this.prefix.length + message.length)
+    payload.set(this.prefix, 0)
+    payload.set(message, this.prefix.length)
+    this.session.send(payload)
+  }
+
+  close(code: number, reason: string): void {
+    this.session.send(encodeErrorMessage(this.address, code, reason))
+  }
+}
+
+/** What the router needs. */
+export interface ChannelRouterOptions {
+  sessions: SessionRegistry
+  rooms: RoomRegistry
+  directory: DocDirectory
+  logger: Logger
+  /** Most documents one session may have open at once. @default 64 */
+  maxDocsPerSession?: number
+}
+
+/** See the module comment. */
+export class ChannelRouter {
+  private readonly maxDocsPerSession: number
+
+  constructor(private readonly options: ChannelRouterOptions) {
+    this.maxDocsPerSession = options.maxDocsPerSession ?? 64
+    options.sessions.on('session', (session) => this.onSession(session))
+  }
+
+  private onSession(session: Session): void {
+    const peers = new Map<string, SessionPeer>()
+    session.on('message', (payload) => {
+      let split
+      try {
+        split = splitDocMessage(payload)
+      } catch (error) {
+        session.close(CloseCode.BadFrame, `malformed message: ${(error as Error).message}`)
+        return
+      }
+      const { docId: address, type, message } = split
+      const peer = peers.get(address)
+      if (type === MessageType.Join) {
+        if (peer) return
+        if (peers.size >= this.maxDocsPerSession) {
+          session.send(encodeErrorMessage(address, DocErrorCode.Forbidden, `at most ${this.maxDocsPerSession} documents per connection`))
+          return
+        }
+        void this.join(session, peers, address)
+        return
+      }
+      if (type === MessageType.Leave) {
+        if (peer) this.leave(peers, peer)
+        return
+      }
+      if (!peer) {
+        session.send(encodeErrorMessage(address, DocErrorCode.NotFound, 'join the document before sending to it'))
+        return
+      }
+      if (!peer.room) {
+        peer.backlog.push(message)
+        return
+      }
+      this.dispatch(peer, message)
+    })
+    session.on('close', (code, reason) => {
+      for (const peer of peers.values()) this.leave(peers, peer)
+      this.options.logger.debug({ sid: session.id, code, reason }, 'comet session closed')
+    })
+  }
+
+  private async join(session: Session, peers: Map<string, SessionPeer>, address: string): Promise<void> {
+    let access
+    try {
+      access = await this.options.directory.resolve(address)
+    } catch (error) {
+      this.options.logger.error({ err: error, address }, 'resolving a document failed')
+      session.send(encodeErrorMessage(address, DocErrorCode.StorageFailed, 'the document could not be opened; try again'))
+      return
+    }
+    if (!access) {
+      session.send(encodeErrorMessage(address, DocErrorCode.NotFound, 'no document has this address'))
+      return
+    }
+    if (session.state === 'closed' || peers.has(address)) return
+    const peer = new SessionPeer(session, address, access.docId, access.canWrite)
+    peers.set(address, peer)
+    try {
+      const room = await this.options.rooms.join(access.docId, peer)
+      if (peers.get(address) !== peer) {
+        // The session left or closed while the room loaded.
+        this.options.rooms.leave(access.docId, peer)
+        return
+      }
+      peer.room = room
+      const backlog = peer.backlog
+      peer.backlog = []
+      for (const message of backlog) this.dispatch(peer, message)
+    } catch (error) {
+      peers.delete(address)
+      this.options.logger.error({ err: error, docId: access.docId }, 'loading a document failed')
+      session.send(encodeErrorMessage(address, DocErrorCode.StorageFailed, 'the document could not be loaded; try again'))
+    }
+  }
+
+  private leave(peers: Map<string, SessionPeer>, peer: SessionPeer): void {
+    peers.delete(peer.address)
+    if (peer.room) this.options.rooms.leave(peer.docId, peer)
+  }
+
+  private dispatch(peer: SessionPeer, message: Uint8Array): void {
+    if (!peer.room) return
+    const result = handleMessage(peer.room, peer, message)
+    if (result) this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+  }
+}

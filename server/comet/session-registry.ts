@@ -1,0 +1,69 @@
+/**
+ * Every live Comet session, and the one timer that keeps them honest.
+ */
+import { ObservableV2 } from 'lib0/observable'
+import { randomId, type SessionId } from '../../common/ids'
+import { Session, type SessionOptions } from './session'
+
+/** Events of a {@link SessionRegistry}. */
+export type SessionRegistryEvents = {
+  /** A new session started; subscribe to its messages here. */
+  session: (session: Session) => void
+}
+
+/** Creates, finds and sweeps sessions. */
+export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
+  private readonly sessions = new Map<SessionId, Session>()
+  private sweepTimer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly options: SessionOptions & {
+      /** How often the shared liveness sweep runs, in ms. @default 1000 */
+      sweepIntervalMs?: number
+    },
+  ) {
+    super()
+  }
+
+  /** Start the liveness sweep. */
+  start(): void {
+    if (this.sweepTimer) return
+    // One timer for all sessions: thousands of idle clients cost a map walk
+    // per second, not thousands of timers.
+    this.sweepTimer = setInterval(() => {
+      for (const session of this.sessions.values()) session.tick()
+    }, this.options.sweepIntervalMs ?? 1_000)
+    this.sweepTimer.unref()
+  }
+
+  /** How many sessions are live. */
+  get size(): number {
+    return this.sessions.size
+  }
+
+  /** A live session by id, or undefined. */
+  get(id: string): Session | undefined {
+    return this.sessions.get(id as SessionId)
+  }
+
+  /** All live sessions. */
+  all(): IterableIterator<Session> {
+    return this.sessions.values()
+  }
+
+  /** Create and register a new session. */
+  create(): Session {
+    const session = new Session(randomId(22) as SessionId, this.options)
+    this.sessions.set(session.id, session)
+    session.on('close', () => this.sessions.delete(session.id))
+    this.emit('session', [session])
+    return session
+  }
+
+  /** Close every session with `code` and stop the sweep. */
+  closeAll(code: number, reason: string): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer)
+    this.sweepTimer = null
+    for (const session of [...this.sessions.values()]) session.close(code, reason)
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * A Comet session: an ordered, acknowledged, resumable stream of binary
+ * messages between the server and one browser, carried by whichever
+ * transport is attached (PROTOCOL.md §4). Knows nothing of Yjs or documents.
+ *
+ * Downstream, every message becomes a Data frame with the next sequence
+ * number and stays in the outbox until the client acknowledges it, so a
+ * dropped transport loses nothing: when the client resumes, everything past
+ * its acknowledgement is sent again. Upstream, Data frames are applied once,
+ * in order; a repeated seq (a retried send) is dropped.
+ */
+import { ObservableV2 } from 'lib0/observable'
+import { CloseCode, closeCodeName } from '../../common/close-codes'
+import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../../common/comet/frame'
+import type { Advice, Handshake, TransportName } from '../../common/comet/handshake'
+import type { SessionId } from '../../common/ids'
+import type { ServerTransport } from './transport'
+
+/** Session timing and limits. */
+export interface SessionOptions {
+  /** Ping an idle client this often, in ms. */
+  pingIntervalMs: number
+  /** Drop a client silent for `pingIntervalMs + pingTimeoutMs`. */
+  pingTimeoutMs: number
+  /** Keep a dropped (not cleanly closed) session this long for the client to resume, in ms. */
+  sessionGraceMs: number
+  /** Largest Data payload accepted from the client, in bytes. */
+  maxFrameBytes: number
+  /** Close the session when more downstream frames than this await acknowledgement. */
+  maxUnackedFrames: number
+  /** Transports the server accepts, best first (sent in the handshake). */
+  transports: TransportName[]
+  /** A clock, in ms (tests pass a fake one). @default Date.now */
+  now?: () => number
+}
+
+/** A session is attached (a transport is carrying it), detached (waiting for a resume) or closed. */
+export type SessionState = 'attached' | 'detached' | 'closed'
+
+/** Events of a {@link Session}. */
+export type SessionEvents = {
+  /** An application message from the client, in order, exactly once. */
+  message: (payload: Uint8Array) => void
+  /** The session ended; it will not resume. */
+  close: (code: number, reason: string) => void
+  /** A transport attached (on open and on every resume). */
+  attach: (transport: ServerTransport) => void
+}
+
+interface OutboxEntry {
+  seq: number
+  payload: Uint8Array
+}
+
+/** See the module comment. */
+export class Session extends ObservableV2<SessionEvents> {
+  private transport: ServerTransport | null = null
+  private detachTransport: (() => void) | null = null
+  private stateValue: SessionState = 'detached'
+  private readonly outbox: OutboxEntry[] = []
+  /** Frames to flush at the end of this event-loop turn (control frames and new Data). */
+  private pending: Frame[] = []
+  private isFlushScheduled = false
+  private nextSeq = 1
+  /** Highest upstream Data seq applied. */
+  private lastInSeq = 0
+  private isAckDue = false
+  private lastHeardAt: number
+  private lastPingAt = 0
+  private detachedAt: number
+  private pingNonce = 0
+  private readonly now: () => number
+  /** Advice sent with the next handshake. */
+  advice: Advice = { reconnect: 'retry', retryAfterMs: 0 }
+
+  constructor(
+    readonly id: SessionId,
+    private readonly options: SessionOptions,
+  ) {
+    super()
+    this.now = options.now ?? Date.now
+    this.lastHeardAt = this.now()
+    this.detachedAt = this.now()
+  }
+
+  /** The current state. */
+  get state(): SessionState {
+    return this.stateValue
+  }
+
+  /** The transport currently carrying the session, if any. */
+  get transportName(): TransportName | null {
+    return this.transport?.name ?? null
+  }
+
+  /** How many downstream frames await acknowledgement. */
+  get unackedCount(): number {
+    return this.outbox.length
+  }
+
+  /**
+   * Attach a transport: send the handshake, then every frame past the
+   * client's acknowledgement `clientAck`. A transport already attached is
+   * replaced (closed with Replaced).
+   */
+  attach(transport: ServerTransport, clientAck: number, resumed: boolean): void {
+    if (this.stateValue === 'closed') throw new Error(`session ${this.id} is closed`)
+    if (clientAck >= this.nextSeq) throw new RangeError(`client acknowledged frame ${clientAck}, but the last sent is ${this.nextSeq - 1}`)
+    if (this.transport) {
+      const previous = this.transport
+      this.clearTransport()
+      previous.close(CloseCode.Replaced, 'a newer connection took over this session')
+    }
+    this.acknowledge(clientAck)
+    this.transport = transport
+    this.stateValue = 'attached'
+    this.lastHeardAt = this.now()
+    const onBatch = (bytes: Uint8Array) => this.onBatch(bytes)
+    const onClose = (code: number, reason: string, isClean: boolean) => this.onTransportClose(transport, code, reason, isClean)
+    transport.on('batch', onBatch)
+    transport.on('close', onClose)
+    this.detachTransport = () => {
+      transport.off('batch', onBatch)
+      transport.off('close', onClose)
+    }
+    const handshake: Handshake = {
+      v: 1,
+      sid: this.id,
+      resumed,
+      ack: this.lastInSeq,
+      transports: this.options.transports,
+      pingIntervalMs: this.options.pingIntervalMs,
+      pingTimeoutMs: this.options.pingTimeoutMs,
+      advice: this.advice,
+    }
+    const frames: Frame[] = [{ kind: FrameKind.Hello, json: JSON.stringify(handshake) }]
+    for (const { seq, payload } of this.outbox) frames.push({ kind: FrameKind.Data, seq, payload })
+    // Data frames already in `pending` are in the outbox and were just queued above.
+    this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
+    transport.send(encodeBatch(frames))
+    this.emit('attach', [transport])
+  }
+
+  /** Queue an application message for the client. Sent at the end of this event-loop turn, batched. */
+  send(payload: Uint8Array): void {
+    if (this.stateValue === 'closed') return
+    if (this.outbox.length >= this.options.maxUnackedFrames) {
+      this.close(CloseCode.ResendWindowExceeded, `more than ${this.options.maxUnackedFrames} frames unacknowledged`)
+      return
+    }
+    const seq = this.nextSeq++
+    this.outbox.push({ seq, payload })
+    if (this.transport) this.queue({ kind: FrameKind.Data, seq, payload })
+  }
+
+  /** Tell the client how to reconnect from now on (e.g. before a shutdown). */
+  setAdvice(advice: Advice): void {
+    this.advice = advice
+    if (this.transport) this.queue({ kind: FrameKind.Advice, json: JSON.stringify(advice) })
+  }
+
+  /**
+   * End the session for good: tell the client why, close the transport and
+   * emit `close`. Idempotent.
+   */
+  close(code: number, reason: string): void {
+    if (this.stateValue === 'closed') return
+    this.stateValue = 'closed'
+    const transport = this.transport
+    this.clearTransport()
+    if (transport) {
+      this.flushNow(transport)
+      transport.send(encodeBatch([{ kind: FrameKind.Close, code, reason }]))
+      transport.close(code, reason)
+    }
+    this.outbox.length = 0
+    this.pending = []
+    this.emit('close', [code, reason])
+  }
+
+  /**
+   * Liveness check, called by the registry's one shared timer (no timer per
+   * session): ping a quiet client, drop a silent one, expire a detached
+   * session past its grace period.
+   */
+  tick(): void {
+    const now = this.now()
+    if (this.stateValue === 'detached') {
+      if (now - this.detachedAt >= this.options.sessionGraceMs) {
+        this.close(CloseCode.Timeout, `not resumed within ${this.options.sessionGraceMs} ms`)
+      }
+      return
+    }
+    if (this.stateValue !== 'attached' || !this.transport) return
+    const silentMs = now - this.lastHeardAt
+    if (silentMs >= this.options.pingIntervalMs + this.options.pingTimeoutMs) {
+      const transport = this.transport
+      this.clearTransport()
+      transport.close(CloseCode.Timeout, `no answer for ${silentMs} ms`)
+      this.onDetached()
+      return
+    }
+    if (silentMs >= this.options.pingIntervalMs && now - this.lastPingAt >= this.options.pingIntervalMs) {
+      this.lastPingAt = now
+      this.queue({ kind: FrameKind.Ping, nonce: ++this.pingNonce })
+    }
+  }
+
+  private onBatch(bytes: Uint8Array): void {
+    this.lastHeardAt = this.now()
+    let frames: Frame[]
+    try {
+      frames = decodeBatch(bytes, this.options.maxFrameBytes)
+    } catch (error) {
+      const tooLarge = error instanceof FrameError && error.reason === 'too-large'
+      this.close(tooLarge ? CloseCode.TooLarge : CloseCode.BadFrame, (error as Error).message)
+      return
+    }
+    for (const frame of frames) {
+      if (this.stateValue === 'closed') return
+      switch (frame.kind) {
+        case FrameKind.Data:
+          if (frame.seq <= this.lastInSeq) break // a resend we already applied
+          if (frame.seq !== this.lastInSeq + 1) {
+            this.close(CloseCode.BadFrame, `data frame ${frame.seq} arrived after ${this.lastInSeq}; frames must be in order`)
+            return
+          }
+          this.lastInSeq = frame.seq
+          this.isAckDue = true
+          this.scheduleFlush()
+          this.emit('message', [frame.payload])
+          break
+        case FrameKind.Ack:
+          this.acknowledge(frame.seq)
+          break
+        case FrameKind.Ping:
+          this.queue({ kind: FrameKind.Pong, nonce: frame.nonce })
+          break
+        case FrameKind.Pong:
+          break
+        case FrameKind.Close:
+          this.close(CloseCode.Normal, frame.reason || 'client closed the session')
+          return
+        case FrameKind.Hello:
+        case FrameKind.Advice:
+          this.close(CloseCode.BadFrame, `frame kind ${frame.kind} is server-to-client only`)
+          return
+        default:
+          unexpectedFrame(frame)
+      }
+    }
+  }
+
+  private acknowledge(seq: number): void {
+    if (seq >= this.nextSeq) {
+      this.close(CloseCode.BadFrame, `acknowledged frame ${seq} that was never sent`)
+      return
+    }
+    let drop = 0
+    while (drop < this.outbox.length && this.outbox[drop]!.seq <= seq) drop++
+    if (drop > 0) this.outbox.splice(0, drop)
+  }
+
+  private onTransportClose(transport: ServerTransport, code: number, reason: string, isClean: boolean): void {
+    if (transport !== this.transport) return
+    this.clearTransport()
+    if (isClean) this.close(code, reason || closeCodeName(code))
+    else this.onDetached()
+  }
+
+  private onDetached(): void {
+    if (this.stateValue === 'closed') return
+    this.stateValue = 'detached'
+    this.detachedAt = this.now()
+    this.pending = []
+  }
+
+  private clearTransport(): void {
+    this.detachTransport?.()
+    this.detachTransport = null
+    this.transport = null
+  }
+
+  private queue(frame: Frame): void {
+    this.pending.push(frame)
+    this.scheduleFlush()
+  }
+
+  // One flush per event-loop turn: every message a turn produces for this
+  // client leaves in one batch, and the acknowledgement rides along.
+  private scheduleFlush(): void {
+    if (this.isFlushScheduled) return
+    this.isFlushScheduled = true
+    setImmediate(() => {
+      this.isFlushScheduled = false
+      if (this.transport) this.flushNow(this.transport)
+    })
+  }
+
+  private flushNow(transport: ServerTransport): void {
+    if (this.pending.length === 0 && !this.isAckDue) return
+    const frames = this.pending
+    this.pending = []
+    if (this.isAckDue) {
+      frames.unshift({ kind: FrameKind.Ack, seq: this.lastInSeq })
+      this.isAckDue = false
+    }
+    transport.send(encodeBatch(frames))
+  }
+}
+
+function unexpectedFrame(frame: never): never {
+  throw new TypeError(`unexpected frame ${JSON.stringify(frame)}`)
+}

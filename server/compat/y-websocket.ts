@@ -1,0 +1,155 @@
+/**
+ * The y-websocket compatibility endpoint: `ws://host/yjs/<address>`, one
+ * WebSocket per document speaking the y-websocket wire protocol unchanged
+ * (sync, awareness, auth, query-awareness), so a stock `WebsocketProvider`
+ * syncs with Cometpad. Each socket becomes one Peer of the room.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from 'pino'
+import { CloseCode } from '../../common/close-codes'
+import type { DocId } from '../../common/ids'
+import type { DocDirectory } from '../docs/doc-directory'
+import type { Peer } from '../rooms/peer'
+import type { RoomRegistry } from '../rooms/room-registry'
+import type { Room } from '../rooms/room'
+import { handleMessage } from '../rooms/messages'
+import { wsBytes } from '../util/ws-bytes'
+
+/** What the endpoint needs. */
+export interface YWebSocketEndpointOptions {
+  rooms: RoomRegistry
+  directory: DocDirectory
+  logger: Logger
+  /** Largest message accepted, in bytes. */
+  maxMessageBytes: number
+  /** Ping each socket this often and drop one that missed the previous pong, in ms. */
+  pingIntervalMs: number
+}
+
+class YWebSocketPeer implements Peer {
+  readonly speaksCometpad = false
+  isAlive = true
+
+  constructor(
+    readonly id: string,
+    private readonly socket: WebSocket,
+    readonly canWrite: boolean,
+  ) {}
+
+  send(message: Uint8Array): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(message, { binary: true })
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason.slice(0, 123))
+  }
+}
+
+/** See the module comment. */
+export class YWebSocketEndpoint {
+  private readonly wss: WebSocketServer
+  private readonly peers = new Map<YWebSocketPeer, WebSocket>()
+  private readonly pingTimer: NodeJS.Timeout
+
+  constructor(private readonly options: YWebSocketEndpointOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false })
+    // One timer for every socket (no timer per connection).
+    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs)
+    this.pingTimer.unref()
+  }
+
+  /** Upgrade a request for `/yjs/<address>`. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, address: string): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      void this.onConnection(ws, address)
+    })
+  }
+
+  /** Close every socket and stop pinging. */
+  close(code: number, reason: string): void {
+    clearInterval(this.pingTimer)
+    for (const socket of this.peers.values()) socket.close(code, reason)
+    this.wss.close()
+  }
+
+  private async onConnection(ws: WebSocket, address: string): Promise<void> {
+    const { logger, rooms, directory } = this.options
+    let lastError: Error | null = null
+    ws.on('error', (error) => {
+      lastError = error
+    })
+    // Messages that arrive while the room loads are kept and applied in order.
+    const backlog: Uint8Array[] = []
+    let room: Room | null = null
+    let peer: YWebSocketPeer | null = null
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        ws.close(CloseCode.BadFrame, 'text frames are not part of the y-websocket protocol')
+        return
+      }
+      const bytes = wsBytes(data)
+      if (room && peer) this.dispatch(room, peer, ws, bytes)
+      else backlog.push(bytes)
+    })
+    ws.on('close', (code, reason) => {
+      if (peer) {
+        this.peers.delete(peer)
+        if (room) rooms.leave(room.docId, peer)
+      }
+      logger.debug({ address, code, reason: reason.toString() || lastError?.message }, 'y-websocket connection closed')
+    })
+    ws.on('pong', () => {
+      if (peer) peer.isAlive = true
+    })
+
+    let access
+    try {
+      access = await directory.resolve(address)
+    } catch (error) {
+      logger.error({ err: error, address }, 'resolving a document failed')
+      ws.close(CloseCode.InternalError, 'the document could not be opened')
+      return
+    }
+    if (!access) {
+      ws.close(CloseCode.NotFound, 'no document has this address')
+      return
+    }
+    if (ws.readyState !== ws.OPEN) return
+    peer = new YWebSocketPeer(`yjs:${address}`, ws, access.canWrite)
+    this.peers.set(peer, ws)
+    const docId: DocId = access.docId
+    try {
+      room = await rooms.join(docId, peer)
+    } catch (error) {
+      logger.error({ err: error, docId }, 'loading a document failed')
+      ws.close(CloseCode.InternalError, 'the document could not be loaded')
+      return
+    }
+    if (ws.readyState !== ws.OPEN) {
+      rooms.leave(docId, peer)
+      return
+    }
+    for (const bytes of backlog.splice(0)) this.dispatch(room, peer, ws, bytes)
+  }
+
+  private dispatch(room: Room, peer: YWebSocketPeer, ws: WebSocket, bytes: Uint8Array): void {
+    const result = handleMessage(room, peer, bytes)
+    if (!result) return
+    this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    // A stock client cannot read our error messages: a malformed message closes its socket with the reason.
+    if (result.refused !== 'read-only') ws.close(CloseCode.BadFrame, result.detail.slice(0, 123))
+  }
+
+  private pingAll(): void {
+    for (const [peer, socket] of this.peers) {
+      if (!peer.isAlive) {
+        socket.terminate()
+        continue
+      }
+      peer.isAlive = false
+      socket.ping()
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Server configuration: every setting with its environment variable, its
+ * command-line flag and its default, in one table (README "Configuration").
+ */
+import { parseArgs } from 'node:util'
+import path from 'node:path'
+import * as limits from '../common/limits'
+
+/** The server's configuration. */
+export interface Config {
+  /** TCP port; 0 picks a free one. @default 3000 */
+  port: number
+  /** Interface to listen on. @default 127.0.0.1 */
+  host: string
+  /** Folder of the LevelDB data files. @default ./data */
+  dataDir: string
+  /** pino log level (fatal, error, warn, info, debug, trace, silent). @default info */
+  logLevel: string
+  /** Ping interval and timeout of Comet sessions, in ms. */
+  pingIntervalMs: number
+  pingTimeoutMs: number
+  /** How long a dropped session may be resumed, in ms. */
+  sessionGraceMs: number
+  /** Largest frame or WebSocket message accepted, in bytes. */
+  maxFrameBytes: number
+}
+
+interface Setting {
+  key: keyof Config
+  env: string
+  flag: string
+  kind: 'string' | 'integer'
+  defaultValue: string
+  help: string
+}
+
+/** Every setting; `--help` prints this table. */
+export const settings: readonly Setting[] = [
+  { key: 'port', env: 'PORT', flag: 'port', kind: 'integer', defaultValue: '3000', help: 'TCP port to listen on (0 picks a free one)' },
+  { key: 'host', env: 'HOST', flag: 'host', kind: 'string', defaultValue: '127.0.0.1', help: 'interface to listen on (0.0.0.0 for every interface)' },
+  { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', kind: 'string', defaultValue: './data', help: 'folder for the LevelDB data files' },
+  { key: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', defaultValue: 'info', help: 'log level: fatal, error, warn, info, debug, trace or silent' },
+  { key: 'pingIntervalMs', env: 'PING_INTERVAL_MS', flag: 'ping-interval-ms', kind: 'integer', defaultValue: String(limits.pingIntervalMs), help: 'ping an idle client this often (ms)' },
+  { key: 'pingTimeoutMs', env: 'PING_TIMEOUT_MS', flag: 'ping-timeout-ms', kind: 'integer', defaultValue: String(limits.pingTimeoutMs), help: 'drop a client silent for ping interval + this (ms)' },
+  { key: 'sessionGraceMs', env: 'SESSION_GRACE_MS', flag: 'session-grace-ms', kind: 'integer', defaultValue: String(limits.sessionGraceMs), help: 'keep a dropped session this long for its client to resume (ms)' },
+  { key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', kind: 'integer', defaultValue: String(limits.maxFrameBytes), help: 'largest frame or WebSocket message accepted (bytes)' },
+]
+
+/** Thrown for a setting that does not parse; main prints it and exits 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/** The usage text for `--help`. */
+export function usage(): string {
+  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(18)} ${s.help} (default: ${s.defaultValue})`)
+  return ['Usage: cometpad [options]', '', 'Each option can also be set by its environment variable; a flag wins.', '', '  flag                   variable           meaning', ...rows, '  --help                                    print this help'].join('\n')
+}
+
+/**
+ * Build the configuration from command-line arguments and environment
+ * variables (flags win), with `overrides` on top (tests).
+ */
+export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = {}, overrides: Partial<Config> = {}): Config {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } }
+  for (const s of settings) options[s.flag] = { type: 'string' }
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values
+  } catch (error) {
+    throw new ConfigError((error as Error).message)
+  }
+  const config: Record<string, string | number> = {}
+  for (const s of settings) {
+    const flagValue = values[s.flag]
+    const raw = typeof flagValue === 'string' ? flagValue : (env[s.env] ?? s.defaultValue)
+    if (s.kind === 'integer') {
+      const value = Number(raw)
+      if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${s.env} / --${s.flag} must be a whole number ≥ 0, got "${raw}"`)
+      config[s.key] = value
+    } else {
+      config[s.key] = raw
+    }
+  }
+  const result = { ...(config as unknown as Config), ...overrides }
+  if (result.port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${result.port}`)
+  result.dataDir = path.resolve(result.dataDir)
+  return result
+}
+
+/** Whether the arguments ask for `--help`. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h')
+}

@@ -1,0 +1,57 @@
+/**
+ * The command-line entry point: read the configuration, start the server,
+ * print where to open it, and shut down gracefully on SIGTERM or SIGINT.
+ */
+import { ConfigError, loadConfig, usage, wantsHelp } from './config'
+import { createServer } from './app'
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${usage()}\n`)
+    return
+  }
+  let config
+  try {
+    config = loadConfig(argv, process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`cometpad: ${error.message}\n\n${usage()}\n`)
+      process.exit(2)
+    }
+    throw error
+  }
+  let server
+  try {
+    server = await createServer(config)
+  } catch (error) {
+    process.stderr.write(`cometpad: could not start: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+  process.stdout.write(`Cometpad listening on ${server.url}\n`)
+  server.logger.info({ url: server.url, dataDir: config.dataDir }, 'listening')
+
+  let signals = 0
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++
+    if (signals > 1) {
+      server.logger.warn({ signal }, 'second signal: exiting without waiting for pending writes')
+      process.exit(1)
+    }
+    server.logger.info({ signal }, 'shutting down: finishing pending writes')
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.logger.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`cometpad: ${(error as Error).stack ?? String(error)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,226 @@
+/**
+ * A Room is one open document: its Y.Doc, its Awareness, the peers editing
+ * it, and the queue of writes that make its changes durable. It composes a
+ * Y.Doc rather than extending one.
+ *
+ * Every change to the document, whoever made it, is appended to the store.
+ * `durable()` resolves once everything applied so far is stored; a failed
+ * write is retried with the whole document state until it succeeds, so the
+ * promise waits for storage to come back rather than ever resolving on a
+ * write that did not happen.
+ */
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import type { Logger } from 'pino'
+import { DocErrorCode, MessageType } from '../../common/messages'
+import type { DocId } from '../../common/ids'
+import type { DocStore } from '../storage/doc-store'
+import type { Peer } from './peer'
+
+/** What a room needs. */
+export interface RoomOptions {
+  docId: DocId
+  store: DocStore
+  logger: Logger
+  /** The stored state to start from, or null for an empty document. */
+  initialState: Uint8Array | null
+  /** First and longest delay between retries of a failed write, in ms. @default 500, 30000 */
+  retryBaseMs?: number
+  retryMaxMs?: number
+}
+
+/** See the module comment. */
+export class Room {
+  readonly docId: DocId
+  readonly doc: Y.Doc
+  readonly awareness: awarenessProtocol.Awareness
+  /** Each peer and the awareness client ids it introduced. */
+  private readonly peers = new Map<Peer, Set<number>>()
+  private readonly store: DocStore
+  private readonly logger: Logger
+  /** Resolves when every write queued so far is durable (or covered by a recovery write). */
+  private tail: Promise<void> = Promise.resolve()
+  private writesQueued = 0
+  /** Writes up to this number are covered by a successful full-state write. */
+  private coveredUpTo = 0
+  private isDestroyed = false
+  private readonly retryBaseMs: number
+  private readonly retryMaxMs: number
+  /** Set while the last write failed; cleared by a successful recovery. */
+  storageError: Error | null = null
+
+  constructor(options: RoomOptions) {
+    this.docId = options.docId
+    this.store = options.store
+    this.logger = options.logger
+    this.retryBaseMs = options.retryBaseMs ?? 500
+    this.retryMaxMs = options.retryMaxMs ?? 30_000
+    this.doc = new Y.Doc({ gc: true })
+    if (options.initialState) Y.applyUpdate(this.doc, options.initialState, this)
+    this.awareness = new awarenessProtocol.Awareness(this.doc)
+    // The server is not a user: it has no presence of its own.
+    this.awareness.setLocalState(null)
+    this.doc.on('update', this.onDocUpdate)
+    this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  /** How many peers are in the room. */
+  get peerCount(): number {
+    return this.peers.size
+  }
+
+  /** All peers (for the server-side API and tests). */
+  get peerList(): Peer[] {
+    return [...this.peers.keys()]
+  }
+
+  /** Add a peer and start the sync: send the server's state vector and everyone's presence. */
+  join(peer: Peer): void {
+    if (this.isDestroyed) throw new Error(`room ${this.docId} is unloaded`)
+    if (this.peers.has(peer)) return
+    this.peers.set(peer, new Set())
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, MessageType.Sync)
+    syncProtocol.writeSyncStep1(encoder, this.doc)
+    peer.send(encoding.toUint8Array(encoder))
+    const states = this.awareness.getStates()
+    if (states.size > 0) peer.send(this.encodeAwareness([...states.keys()]))
+  }
+
+  /** Remove a peer and, for everyone else, the presence it introduced. */
+  leave(peer: Peer): void {
+    const clientIds = this.peers.get(peer)
+    if (!clientIds) return
+    this.peers.delete(peer)
+    if (clientIds.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...clientIds], null)
+  }
+
+  /** Whether `peer` is in the room. */
+  has(peer: Peer): boolean {
+    return this.peers.has(peer)
+  }
+
+  /** Record that `peer` introduced awareness client `clientId` (its presence goes when it leaves). */
+  claimAwarenessClient(peer: Peer, clientId: number): void {
+    this.peers.get(peer)?.add(clientId)
+  }
+
+  /** Forget that `peer` controls `clientId` (its state was removed). */
+  releaseAwarenessClient(peer: Peer, clientId: number): void {
+    this.peers.get(peer)?.delete(clientId)
+  }
+
+  /** Send `message` to every peer but `except`. */
+  broadcast(message: Uint8Array, except: Peer | null, { cometpadOnly = false } = {}): void {
+    for (const peer of this.peers.keys()) {
+      if (peer === except) continue
+      if (cometpadOnly && !peer.speaksCometpad) continue
+      peer.send(message)
+    }
+  }
+
+  /**
+   * Resolves once every change applied so far is durable. Never rejects:
+   * while storage fails it waits for the recovery write.
+   */
+  durable(): Promise<void> {
+    return this.tail
+  }
+
+  /** Unload: stop listening; the caller has awaited `durable()` first. */
+  destroy(): void {
+    this.isDestroyed = true
+    this.doc.off('update', this.onDocUpdate)
+    this.awareness.off('update', this.onAwarenessUpdate)
+    this.awareness.destroy()
+    this.doc.destroy()
+  }
+
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === this) return // loading the stored state
+    this.queueWrite(update)
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, MessageType.Sync)
+    syncProtocol.writeUpdate(encoder, update)
+    // Encoded once, the same bytes go to every peer.
+    this.broadcast(encoding.toUint8Array(encoder), isPeer(origin) ? origin : null)
+  }
+
+  private readonly onAwarenessUpdate = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
+    const changed = [...added, ...updated, ...removed]
+    if (isPeer(origin)) {
+      for (const id of [...added, ...updated]) this.claimAwarenessClient(origin, id)
+      for (const id of removed) this.releaseAwarenessClient(origin, id)
+    }
+    if (changed.length === 0) return
+    // A stock y-websocket client expects its own awareness echoed (it counts
+    // any message as a sign of life); Cometpad clients do not need it.
+    const except = isPeer(origin) && origin.speaksCometpad ? origin : null
+    this.broadcast(this.encodeAwareness(changed), except)
+  }
+
+  private encodeAwareness(clientIds: number[]): Uint8Array {
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, MessageType.Awareness)
+    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clientIds))
+    return encoding.toUint8Array(encoder)
+  }
+
+  private queueWrite(update: Uint8Array): void {
+    const writeNumber = ++this.writesQueued
+    const attempt = this.store.append(this.docId, update)
+    const previous = this.tail
+    this.tail = (async () => {
+      try {
+        await attempt
+      } catch (error) {
+        await this.recover(writeNumber, error as Error)
+      }
+      await previous
+    })()
+  }
+
+  // A failed append is replaced by a write of the whole document, which
+  // covers it and every write queued before the snapshot was taken.
+  private async recover(writeNumber: number, firstError: Error): Promise<void> {
+    let error = firstError
+    let delayMs = this.retryBaseMs
+    while (this.coveredUpTo < writeNumber) {
+      if (this.storageError === null) {
+        this.logger.error({ err: error, docId: this.docId }, 'storing a document update failed; the document stays in memory and the write is retried')
+        const message = encodeErrorMessage(DocErrorCode.StorageFailed, 'The server could not save your changes yet; it keeps them and is retrying.')
+        this.broadcast(message, null, { cometpadOnly: true })
+      }
+      this.storageError = error
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      delayMs = Math.min(delayMs * 2, this.retryMaxMs)
+      if (this.coveredUpTo >= writeNumber) break
+      const coveredWrites = this.writesQueued
+      try {
+        await this.store.append(this.docId, Y.encodeStateAsUpdate(this.doc))
+        this.coveredUpTo = Math.max(this.coveredUpTo, coveredWrites)
+        if (this.storageError) this.logger.warn({ docId: this.docId }, 'document stored again after a storage failure')
+        this.storageError = null
+      } catch (retryError) {
+        error = retryError as Error
+      }
+    }
+  }
+}
+
+function isPeer(origin: unknown): origin is Peer {
+  return typeof origin === 'object' && origin !== null && 'send' in origin && 'canWrite' in origin
+}
+
+function encodeErrorMessage(code: number, message: string): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.Error)
+  encoding.writeVarUint(encoder, code)
+  encoding.writeVarString(encoder, message)
+  return encoding.toUint8Array(encoder)
+}

@@ -1,0 +1,36 @@
+/**
+ * Durable storage of documents, as Yjs updates. Implementations: LevelDB
+ * (the embedded default) and memory (tests, development).
+ */
+import type { DocId } from '../../common/ids'
+
+/** Where rooms load documents from and append updates to. */
+export interface DocStore {
+  /** The document as one merged Yjs update, or null if it was never stored. */
+  load(docId: DocId): Promise<Uint8Array | null>
+  /** Whether anything was ever stored for `docId`. */
+  has(docId: DocId): Promise<boolean>
+  /**
+   * Append `update` to the document's log. Resolves only once the update is
+   * durable (for LevelDB: in a write made with `sync: true`); rejects on
+   * failure and never swallows an error. Appends to one document resolve in
+   * the order they were made.
+   */
+  append(docId: DocId, update: Uint8Array): Promise<void>
+  /** Replace the document's update log with one merged update. */
+  compact(docId: DocId): Promise<void>
+  /** Finish pending writes and release the store. */
+  close(): Promise<void>
+}
+
+/** What `/healthz` reports for a store. */
+export interface StoreHealth {
+  ok: boolean
+  /** The last write error, while the store has not written successfully since. */
+  error?: string
+}
+
+/** A DocStore that can tell whether its last writes succeeded. */
+export interface HealthReporting {
+  health(): StoreHealth
+}

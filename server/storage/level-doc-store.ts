@@ -1,0 +1,377 @@
+/**
+ * The default DocStore: each document's Yjs updates as an append-only log in
+ * an embedded LevelDB (classic-level), written with `sync: true` and group
+ * commit, and compacted into one update so loading costs in proportion to a
+ * document's size rather than its history (DESIGN §4).
+ *
+ * We do not use y-leveldb: its `_transact` wrapper catches and logs write
+ * errors instead of rejecting, so a caller cannot know whether an update is
+ * durable — and "All changes saved" may only be shown once it is.
+ *
+ * Key scheme (utf8 keys, Uint8Array values):
+ *
+ *     doc!<docId>!u!<seq as 16 lowercase hex digits>  →  Yjs update
+ *
+ * The sequence number is fixed-width so that key order is numeric order.
+ */
+import { ClassicLevel } from 'classic-level'
+import * as Y from 'yjs'
+import type { DocId } from '../../common/ids'
+import type { DocStore, HealthReporting, StoreHealth } from './doc-store'
+
+/** The logging a store needs; a pino logger fits. */
+export interface StoreLogger {
+  error(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+}
+
+/** The LevelDB database a LevelDocStore writes to. */
+export type LevelDocDb = ClassicLevel<string, Uint8Array>
+
+/** Options for {@link LevelDocStore.open}. */
+export interface LevelDocStoreOptions {
+  /** The data folder; created if missing. Only one process may use it at a time. */
+  dir: string
+  /** Where write failures and compaction errors are reported; silent if absent. */
+  logger?: StoreLogger
+  /**
+   * Compact a document once its log holds more than this many updates, so a
+   * load merges at most about this many.
+   * @default 500
+   */
+  compactAfterUpdates?: number
+  /**
+   * A database created on `dir` to use instead of creating one. Tests pass
+   * one to make writes fail for real (by closing it under the store).
+   */
+  db?: LevelDocDb
+}
+
+/** Counters of the store's writes, for tests and metrics. */
+export interface LevelDocStoreStats {
+  /** Synced append batches written successfully. */
+  batches: number
+  /** Appends carried by those batches. */
+  appends: number
+  /** Compactions written successfully. */
+  compactions: number
+}
+
+interface PendingAppend {
+  docId: DocId
+  key: string
+  update: Uint8Array
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+/** What the store knows about one document's log, once initialised from disk. */
+interface DocLog {
+  /** The seq the next append gets; null until read from the last key. */
+  nextSeq: number | null
+  /** Appends made while `nextSeq` was being read, in call order. */
+  waiting: Omit<PendingAppend, 'key'>[]
+  /** Durable log entries (exact unless capped at compactAfterUpdates + 1 on init). */
+  length: number
+}
+
+const seqWidth = 16
+
+function keyPrefix(docId: DocId): string {
+  return `doc!${docId}!u!`
+}
+
+/** Bounds covering exactly the keys of one document (`~` sorts after every hex digit). */
+function docRange(docId: DocId): { gte: string; lt: string } {
+  const prefix = keyPrefix(docId)
+  return { gte: prefix, lt: `${prefix}~` }
+}
+
+function updateKey(docId: DocId, seq: number): string {
+  return keyPrefix(docId) + seq.toString(16).padStart(seqWidth, '0')
+}
+
+function seqOfKey(key: string): number {
+  return Number.parseInt(key.slice(key.lastIndexOf('!') + 1), 16)
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function hasCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code
+}
+
+/** A DocStore on LevelDB with synced group commit and compaction; create it with {@link LevelDocStore.open}. */
+export class LevelDocStore implements DocStore, HealthReporting {
+  /**
+   * Opens (creating if needed) the store in `options.dir`.
+   * @throws Error saying the data folder is in use by another Cometpad
+   * instance when LevelDB's LOCK is held; the LevelDB error is its `cause`.
+   */
+  static async open(options: LevelDocStoreOptions): Promise<LevelDocStore> {
+    const compactAfterUpdates = options.compactAfterUpdates ?? 500
+    if (!Number.isInteger(compactAfterUpdates) || compactAfterUpdates < 1) {
+      throw new RangeError(`compactAfterUpdates must be a positive integer, got ${compactAfterUpdates}`)
+    }
+    const db = options.db ?? new ClassicLevel<string, Uint8Array>(options.dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      await db.open()
+    } catch (error) {
+      const cause = (error as { cause?: unknown }).cause
+      if (hasCode(error, 'LEVEL_LOCKED') || hasCode(cause, 'LEVEL_LOCKED')) {
+        throw new Error(
+          `The data folder ${options.dir} is in use by another Cometpad instance (its LevelDB LOCK is held); stop that instance or choose another data folder`,
+          { cause: error },
+        )
+      }
+      throw new Error(`Could not open the document store in ${options.dir}: ${errorMessage(error)}`, { cause: error })
+    }
+    return new LevelDocStore(db, options.logger, compactAfterUpdates)
+  }
+
+  private readonly logs = new Map<DocId, DocLog>()
+  /** Appends waiting for the next batch, from all documents, in call order. */
+  private queue: PendingAppend[] = []
+  private flushScheduled = false
+  private writing: Promise<void> | null = null
+  private readonly seqReads = new Set<Promise<void>>()
+  private readonly compactions = new Map<DocId, Promise<void>>()
+  private lastError: string | null = null
+  private closing: Promise<void> | null = null
+  private readonly counters: LevelDocStoreStats = { batches: 0, appends: 0, compactions: 0 }
+
+  private constructor(
+    private readonly db: LevelDocDb,
+    private readonly logger: StoreLogger | undefined,
+    private readonly compactAfterUpdates: number,
+  ) {}
+
+  /** Loads the document as one merged update, or null if nothing is stored. */
+  async load(docId: DocId): Promise<Uint8Array | null> {
+    checkDocId(docId)
+    const updates = await this.db.values(docRange(docId)).all()
+    if (updates.length === 0) return null
+    const [only] = updates
+    // classic-level hands out Buffers; return a plain Uint8Array view like Y.mergeUpdates does.
+    if (updates.length === 1 && only) return new Uint8Array(only.buffer, only.byteOffset, only.byteLength)
+    return Y.mergeUpdates(updates)
+  }
+
+  /** Whether any update is stored for the document. */
+  async has(docId: DocId): Promise<boolean> {
+    checkDocId(docId)
+    const keys = await this.db.keys({ ...docRange(docId), limit: 1 }).all()
+    return keys.length > 0
+  }
+
+  /** The number of updates in the document's stored log (1 after a compaction with no appends since). */
+  async updateCount(docId: DocId): Promise<number> {
+    checkDocId(docId)
+    const keys = await this.db.keys(docRange(docId)).all()
+    return keys.length
+  }
+
+  /**
+   * Appends `update` to the document's log; resolves once it is in a batch
+   * written with `sync: true`, rejects with the write's error otherwise.
+   */
+  append(docId: DocId, update: Uint8Array): Promise<void> {
+    checkDocId(docId)
+    if (!(update instanceof Uint8Array)) throw new TypeError('update must be a Uint8Array')
+    if (this.closing) return Promise.reject(new Error('LevelDocStore is closed; the update was not stored'))
+    return new Promise<void>((resolve, reject) => {
+      const log = this.logFor(docId)
+      // Copied because the update may wait in the queue while a batch is
+      // written, and the caller is free to reuse its buffer once append returns.
+      const pending = { docId, update: update.slice(), resolve, reject }
+      // Seqs are assigned synchronously, in call order, so one document's
+      // appends are written — and resolve — in the order they were made.
+      if (log.nextSeq === null) log.waiting.push(pending)
+      else this.enqueue({ ...pending, key: updateKey(docId, log.nextSeq++) })
+    })
+  }
+
+  /**
+   * Merges the document's log into one update, written at the highest merged
+   * seq in one synced batch that also deletes the other merged entries.
+   * Appends made meanwhile get higher seqs and are left alone. A call while a
+   * compaction of the same document runs joins it.
+   */
+  compact(docId: DocId): Promise<void> {
+    checkDocId(docId)
+    const running = this.compactions.get(docId)
+    if (running) return running
+    if (this.closing) return Promise.reject(new Error('LevelDocStore is closed; cannot compact'))
+    const compaction = this.doCompact(docId).finally(() => this.compactions.delete(docId))
+    this.compactions.set(docId, compaction)
+    return compaction
+  }
+
+  /** Whether the last write succeeded; after a failure, until a write succeeds, the error. */
+  health(): StoreHealth {
+    return this.lastError === null ? { ok: true } : { ok: false, error: this.lastError }
+  }
+
+  /** A copy of the write counters. */
+  stats(): LevelDocStoreStats {
+    return { ...this.counters }
+  }
+
+  /**
+   * Writes every append already made, waits for running compactions, then
+   * closes the database. Later appends reject. Calling it again returns the
+   * same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose()
+    return this.closing
+  }
+
+  private async doClose(): Promise<void> {
+    // Seq reads feed the queue, a finished write may leave a next batch, and
+    // compactions must not write to a closed db: keep flushing and waiting
+    // until nothing is left.
+    for (;;) {
+      if (!this.writing) this.startFlush()
+      const busy = [...this.seqReads, ...this.compactions.values(), ...(this.writing ? [this.writing] : [])]
+      if (busy.length === 0) break
+      await Promise.allSettled(busy)
+    }
+    await this.db.close()
+  }
+
+  private logFor(docId: DocId): DocLog {
+    let log = this.logs.get(docId)
+    if (!log) {
+      log = { nextSeq: null, waiting: [], length: 0 }
+      this.logs.set(docId, log)
+      this.readSeq(docId, log)
+    }
+    return log
+  }
+
+  /**
+   * Reads the document's last key to learn its next seq. Reads at most
+   * compactAfterUpdates + 1 keys (newest first): enough to know whether the
+   * log already needs compacting, without scanning an arbitrarily long history.
+   */
+  private readSeq(docId: DocId, log: DocLog): void {
+    const read = this.db
+      .keys({ ...docRange(docId), reverse: true, limit: this.compactAfterUpdates + 1 })
+      .all()
+      .then(
+        (keys) => {
+          const last = keys[0]
+          log.nextSeq = last === undefined ? 0 : seqOfKey(last) + 1
+          log.length = keys.length
+          for (const pending of log.waiting) this.enqueue({ ...pending, key: updateKey(docId, log.nextSeq++) })
+          log.waiting = []
+        },
+        (error: unknown) => {
+          // Forget the document so the next append retries the read.
+          this.logs.delete(docId)
+          for (const pending of log.waiting) pending.reject(error)
+          log.waiting = []
+          this.logger?.error({ err: error, docId }, 'could not read the document log to append to it')
+        },
+      )
+      .finally(() => this.seqReads.delete(read))
+    this.seqReads.add(read)
+  }
+
+  private enqueue(pending: PendingAppend): void {
+    this.queue.push(pending)
+    // Deferring to a microtask lets appends made in the same tick share the
+    // first batch; while a batch is being written the queue just grows.
+    if (!this.writing && !this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(() => {
+        this.flushScheduled = false
+        if (!this.writing) this.startFlush()
+      })
+    }
+  }
+
+  private startFlush(): void {
+    if (this.queue.length === 0) return
+    const batch = this.queue
+    this.queue = []
+    this.writing = this.writeBatch(batch).finally(() => {
+      this.writing = null
+      // Whatever arrived during the write goes out as the next batch at once.
+      this.startFlush()
+    })
+  }
+
+  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+    try {
+      await this.db.batch(
+        batch.map(({ key, update }) => ({ type: 'put' as const, key, value: update })),
+        { sync: true },
+      )
+    } catch (error) {
+      this.lastError = errorMessage(error)
+      this.logger?.error({ err: error, appends: batch.length }, 'document store write failed; the updates were not saved')
+      for (const pending of batch) pending.reject(error)
+      return
+    }
+    this.lastError = null
+    this.counters.batches++
+    this.counters.appends += batch.length
+    const touched = new Set<DocId>()
+    for (const pending of batch) {
+      const log = this.logs.get(pending.docId)
+      if (log) log.length++
+      touched.add(pending.docId)
+      pending.resolve()
+    }
+    for (const docId of touched) this.maybeAutoCompact(docId)
+  }
+
+  private maybeAutoCompact(docId: DocId): void {
+    const log = this.logs.get(docId)
+    if (!log || log.length <= this.compactAfterUpdates) return
+    if (this.closing || this.compactions.has(docId)) return
+    // Not awaited by the append: the update is already durable, and a failed
+    // compaction only leaves a longer log behind.
+    this.compact(docId).catch((error: unknown) => {
+      this.logger?.error({ err: error, docId }, 'automatic compaction failed')
+    })
+  }
+
+  private async doCompact(docId: DocId): Promise<void> {
+    // One iterator sees one snapshot, so keys and values agree even while
+    // appends land; those appends have higher seqs than anything read here.
+    const entries = await this.db.iterator(docRange(docId)).all()
+    const last = entries[entries.length - 1]
+    if (entries.length < 2 || last === undefined) return
+    const merged = Y.mergeUpdates(entries.map(([, update]) => update))
+    const [lastKey] = last
+    try {
+      await this.db.batch(
+        [
+          ...entries.slice(0, -1).map(([key]) => ({ type: 'del' as const, key })),
+          { type: 'put' as const, key: lastKey, value: merged },
+        ],
+        { sync: true },
+      )
+    } catch (error) {
+      this.lastError = errorMessage(error)
+      throw error
+    }
+    this.lastError = null
+    this.counters.compactions++
+    const log = this.logs.get(docId)
+    if (log) log.length = Math.max(1, log.length - entries.length + 1)
+  }
+}
+
+/** Ids with `!` could reach into another document's key range. */
+function checkDocId(docId: DocId): void {
+  if (typeof docId !== 'string' || docId.length === 0 || docId.includes('!')) {
+    throw new TypeError(`invalid document id ${JSON.stringify(docId)}: must be a non-empty string without "!"`)
+  }
+}

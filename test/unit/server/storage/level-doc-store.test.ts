@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { ClassicLevel } from 'classic-level'
+import * as Y from 'yjs'
+import { newDocId } from '../../../../common/ids'
+import type { DocId } from '../../../../common/ids'
+import { LevelDocStore } from '../../../../server/storage/level-doc-store'
+import type { LevelDocDb, StoreLogger } from '../../../../server/storage/level-doc-store'
+import { runDocStoreSuite } from '../../../conformance/doc-store.suite'
+
+function tempDir(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'cometpad-store-'))
+}
+
+runDocStoreSuite({
+  name: 'LevelDocStore',
+  create: async () => {
+    const dir = await tempDir()
+    const store = await LevelDocStore.open({ dir })
+    return {
+      store,
+      cleanup: async () => {
+        await store.close()
+        await fs.rm(dir, { recursive: true, force: true })
+      },
+    }
+  },
+})
+
+/** A Y.Doc and the updates of `count` edits to it. */
+function editedDoc(count: number, doc = new Y.Doc()): { doc: Y.Doc; updates: Uint8Array[] } {
+  const updates: Uint8Array[] = []
+  const onUpdate = (update: Uint8Array) => updates.push(update)
+  doc.on('update', onUpdate)
+  for (let i = 0; i < count; i++) doc.getText('body').insert(0, `e${i} `)
+  doc.off('update', onUpdate)
+  return { doc, updates }
+}
+
+function assertLoadsAs(stored: Uint8Array | null, doc: Y.Doc): void {
+  assert.ok(stored)
+  const loaded = new Y.Doc()
+  Y.applyUpdate(loaded, stored)
+  assert.deepEqual(Y.encodeStateVector(loaded), Y.encodeStateVector(doc))
+  assert.equal(loaded.getText('body').toString(), doc.getText('body').toString())
+}
+
+async function appendAll(store: LevelDocStore, docId: DocId, updates: Uint8Array[]): Promise<void> {
+  for (const update of updates) await store.append(docId, update)
+}
+
+/** A logger that records what was logged at error level. */
+function recordingLogger(): StoreLogger & { errors: string[] } {
+  const errors: string[] = []
+  return { errors, error: (_obj, msg) => void errors.push(msg), warn: () => {}, info: () => {} }
+}
+
+describe('LevelDocStore', () => {
+  let dir: string
+  const opened: LevelDocStore[] = []
+
+  async function open(options: Partial<Parameters<typeof LevelDocStore.open>[0]> = {}): Promise<LevelDocStore> {
+    const store = await LevelDocStore.open({ dir, ...options })
+    opened.push(store)
+    return store
+  }
+
+  beforeEach(async () => {
+    dir = await tempDir()
+  })
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()))
+    await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  describe('open', () => {
+    it('keeps documents across close and reopen, and appends after them', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(10)
+      const first = await open()
+      await appendAll(first, docId, updates.slice(0, 6))
+      // Not awaited: close must still write them.
+      const pending = updates.slice(6).map((update) => first.append(docId, update))
+      await first.close()
+      await Promise.all(pending)
+
+      const second = await open()
+      assert.equal(await second.has(docId), true)
+      assertLoadsAs(await second.load(docId), doc)
+      // The next seq is read from disk: new appends must not overwrite old keys.
+      const more = editedDoc(3, doc).updates
+      await appendAll(second, docId, more)
+      assert.equal(await second.updateCount(docId), 13)
+      assertLoadsAs(await second.load(docId), doc)
+    })
+
+    it('refuses a second open of the same folder with a clear message, and the first keeps working', async () => {
+      const first = await open()
+      const error: unknown = await LevelDocStore.open({ dir }).then(
+        () => assert.fail('the second open succeeded'),
+        (caught: unknown) => caught,
+      )
+      assert.ok(error instanceof Error)
+      assert.match(error.message, /in use by another Cometpad instance/)
+      assert.ok(error.message.includes(dir), 'the message names the folder')
+      assert.ok(error.cause, 'the LevelDB error is kept as the cause')
+
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(2)
+      await appendAll(first, docId, updates)
+      assertLoadsAs(await first.load(docId), doc)
+    })
+
+    it('rejects a compactAfterUpdates below 1', async () => {
+      await assert.rejects(LevelDocStore.open({ dir, compactAfterUpdates: 0 }), RangeError)
+    })
+  })
+
+  describe('append', () => {
+    it('writes concurrent appends in far fewer batches than appends', async () => {
+      const store = await open()
+      const docs = Array.from({ length: 4 }, () => ({ docId: newDocId(), doc: new Y.Doc() }))
+      // Learn each document's next seq first, so what groups the appends
+      // below is the group commit and not the initial read.
+      for (const { docId, doc } of docs) await appendAll(store, docId, editedDoc(1, doc).updates)
+      const before = store.stats()
+
+      const appends = docs.flatMap(({ docId, doc }) => editedDoc(50, doc).updates.map((u) => store.append(docId, u)))
+      assert.equal(appends.length, 200)
+      await Promise.all(appends)
+
+      const after = store.stats()
+      assert.equal(after.appends - before.appends, 200)
+      const batches = after.batches - before.batches
+      assert.ok(batches >= 1 && batches <= 10, `200 appends took ${batches} batches`)
+      for (const { docId, doc } of docs) assertLoadsAs(await store.load(docId), doc)
+    })
+
+    it('rejects appends whose write fails, reports unhealthy, and recovers after a good write', async () => {
+      const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      const logger = recordingLogger()
+      const store = await open({ db, logger })
+      const docId = newDocId()
+      const [good, ...rest] = editedDoc(5).updates
+      assert.ok(good)
+      await store.append(docId, good)
+      assert.deepEqual(store.health(), { ok: true })
+
+      // A real failure: the database is closed under the store, so LevelDB refuses the batch.
+      await db.close()
+      const failing = rest.slice(0, 3).map((update) => store.append(docId, update))
+      const results = await Promise.allSettled(failing)
+      for (const result of results) {
+        assert.equal(result.status, 'rejected')
+        assert.equal((result.reason as { code?: string }).code, 'LEVEL_DATABASE_NOT_OPEN')
+      }
+      const health = store.health()
+      assert.equal(health.ok, false)
+      assert.match(health.error ?? '', /not open/i)
+      assert.ok(logger.errors.length >= 1, 'the failure was logged')
+
+      await db.open()
+      const last = rest[3]
+      assert.ok(last)
+      await store.append(docId, last)
+      assert.deepEqual(store.health(), { ok: true })
+      // Only the two successful appends were stored.
+      assert.equal(await store.updateCount(docId), 2)
+    })
+
+    it('rejects a document id that could reach into another document’s keys', async () => {
+      const store = await open()
+      assert.throws(() => store.append('a!u!b' as DocId, new Uint8Array([0, 0])), TypeError)
+    })
+  })
+
+  describe('compact', () => {
+    it('joins a compaction already running for the same document', async () => {
+      const store = await open()
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(10)
+      await appendAll(store, docId, updates)
+      const before = store.stats().compactions
+      await Promise.all([store.compact(docId), store.compact(docId), store.compact(docId)])
+      assert.equal(store.stats().compactions - before, 1)
+      assert.equal(await store.updateCount(docId), 1)
+      assertLoadsAs(await store.load(docId), doc)
+    })
+
+    it('compacts on its own once a log passes compactAfterUpdates', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(12)
+      const store = await open({ compactAfterUpdates: 5 })
+      await appendAll(store, docId, updates)
+      // close waits for the compaction the appends scheduled.
+      await store.close()
+      assert.ok(store.stats().compactions >= 1, 'a compaction ran')
+
+      const reopened = await open({ compactAfterUpdates: 5 })
+      const count = await reopened.updateCount(docId)
+      assert.ok(count <= 6, `the log was compacted, ${count} updates left`)
+      assertLoadsAs(await reopened.load(docId), doc)
+    })
+
+    it('compacts after a reopen when the stored log is already too long', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(8)
+      const first = await open({ compactAfterUpdates: 100 })
+      await appendAll(first, docId, updates.slice(0, 7))
+      await first.close()
+
+      const second = await open({ compactAfterUpdates: 5 })
+      await second.append(docId, updates[7] ?? assert.fail())
+      await second.close()
+      assert.equal(second.stats().compactions, 1)
+
+      const third = await open()
+      assert.equal(await third.updateCount(docId), 1)
+      assertLoadsAs(await third.load(docId), doc)
+    })
+  })
+})
