@@ -21,16 +21,17 @@ import type { DocId } from '../common/ids'
 class SessionPeer implements Peer {
   readonly speaksCometpad = true
   readonly id: string
-  /** The room once joined; messages that arrive while it loads wait in `backlog`. */
+  /** The room once joined; messages that arrive while the join resolves wait in `backlog`. */
   room: Room | null = null
   backlog: Uint8Array[] = []
+  /** Known once the address is resolved. */
+  docId: DocId | null = null
+  canWrite = false
   private readonly prefix: Uint8Array
 
   constructor(
     private readonly session: Session,
     readonly address: string,
-    readonly docId: DocId,
-    readonly canWrite: boolean,
   ) {
     this.id = `${session.id}/${address}`
     const encoder = encoding.createEncoder()
@@ -87,7 +88,11 @@ export class ChannelRouter {
           session.send(encodeErrorMessage(address, DocErrorCode.Forbidden, `at most ${this.maxDocsPerSession} documents per connection`))
           return
         }
-        void this.join(session, peers, address)
+        // Registered at once, so the messages that follow a Join in the
+        // same batch wait for the room instead of being refused.
+        const joining = new SessionPeer(session, address)
+        peers.set(address, joining)
+        void this.join(session, peers, joining)
         return
       }
       if (type === MessageType.Leave) {
@@ -110,22 +115,27 @@ export class ChannelRouter {
     })
   }
 
-  private async join(session: Session, peers: Map<string, SessionPeer>, address: string): Promise<void> {
+  private async join(session: Session, peers: Map<string, SessionPeer>, peer: SessionPeer): Promise<void> {
+    const { address } = peer
+    const fail = (code: number, message: string) => {
+      if (peers.get(address) === peer) peers.delete(address)
+      session.send(encodeErrorMessage(address, code, message))
+    }
     let access
     try {
       access = await this.options.directory.resolve(address)
     } catch (error) {
       this.options.logger.error({ err: error, address }, 'resolving a document failed')
-      session.send(encodeErrorMessage(address, DocErrorCode.StorageFailed, 'the document could not be opened; try again'))
+      fail(DocErrorCode.StorageFailed, 'the document could not be opened; try again')
       return
     }
     if (!access) {
-      session.send(encodeErrorMessage(address, DocErrorCode.NotFound, 'no document has this address'))
+      fail(DocErrorCode.NotFound, 'no document has this address')
       return
     }
-    if (session.state === 'closed' || peers.has(address)) return
-    const peer = new SessionPeer(session, address, access.docId, access.canWrite)
-    peers.set(address, peer)
+    if (peers.get(address) !== peer) return // left or closed meanwhile
+    peer.docId = access.docId
+    peer.canWrite = access.canWrite
     try {
       const room = await this.options.rooms.join(access.docId, peer)
       if (peers.get(address) !== peer) {
@@ -138,15 +148,14 @@ export class ChannelRouter {
       peer.backlog = []
       for (const message of backlog) this.dispatch(peer, message)
     } catch (error) {
-      peers.delete(address)
       this.options.logger.error({ err: error, docId: access.docId }, 'loading a document failed')
-      session.send(encodeErrorMessage(address, DocErrorCode.StorageFailed, 'the document could not be loaded; try again'))
+      fail(DocErrorCode.StorageFailed, 'the document could not be loaded; try again')
     }
   }
 
   private leave(peers: Map<string, SessionPeer>, peer: SessionPeer): void {
     peers.delete(peer.address)
-    if (peer.room) this.options.rooms.leave(peer.docId, peer)
+    if (peer.room && peer.docId) this.options.rooms.leave(peer.docId, peer)
   }
 
   private dispatch(peer: SessionPeer, message: Uint8Array): void {

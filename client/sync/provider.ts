@@ -40,6 +40,8 @@ export type ProviderEvents = {
   status: (status: ProviderStatus) => void
   /** The first sync with the server completed. */
   synced: () => void
+  /** The server confirmed every local update up to this id as durably stored. */
+  saved: (upToId: number) => void
 }
 
 /** Provider options. */
@@ -110,6 +112,11 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   /** The current status. */
   get status(): ProviderStatus {
     return this.statusValue
+  }
+
+  /** The id given to the most recent local update (0 before the first). */
+  get lastUpdateId(): number {
+    return this.nextUpdateId - 1
   }
 
   /** Whether every local change is confirmed stored. */
@@ -234,6 +241,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
       this.unsaved.delete(id)
     }
     this.setStatus({ unsavedCount: this.unsaved.size, saveError: null })
+    this.emit('saved', [upToId])
   }
 
   private onError(code: number, message: string): void {

@@ -47,7 +47,7 @@ export function routes({ directory, store, client }: RoutesOptions): Middleware 
     if (path === '/api/docs' && method === 'POST') {
       const docId = await directory.create()
       ctx.status = 201
-      ctx.body = { id: docId, editUrl: `${ctx.origin}/d/${docId}` }
+      ctx.body = { id: docId, editUrl: `${ctx.protocol}://${ctx.host}/d/${docId}` }
       return
     }
     const page = /^\/d\/([^/]*)$/.exec(path)

@@ -66,7 +66,10 @@ export class WebSocketTransport extends ObservableV2<ClientTransportEvents> impl
   private finish(code: number, reason: string): void {
     if (this.isClosed) return
     this.isClosed = true
-    this.socket.onopen = this.socket.onmessage = this.socket.onerror = this.socket.onclose = null
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = null
+    // Keep an error handler: closing a socket that is still connecting
+    // reports an error afterwards, and `ws` in Node throws unhandled ones.
+    this.socket.onerror = () => {}
     this.emit('close', [code, reason, this.isOpen])
   }
 }

@@ -1,0 +1,44 @@
+/**
+ * A headless Cometpad client in Node: the real browser Channel and
+ * CometProvider, with `ws` as the WebSocket.
+ */
+import * as Y from 'yjs'
+import WebSocket from 'ws'
+import { Awareness } from 'y-protocols/awareness'
+import { Channel } from '../../client/comet/channel'
+import type { WebSocketConstructor } from '../../client/comet/transports/websocket'
+import { CometProvider } from '../../client/sync/provider'
+
+/** One client: a channel and the providers of the documents it opened. */
+export interface TestClient {
+  channel: Channel
+  open(docId: string): CometProvider
+  close(): void
+}
+
+/** Connect a client to `httpUrl` (the server's http://host:port). */
+export function connectClient(httpUrl: string, options: { connectTimeoutMs?: number } = {}): TestClient {
+  const channel = new Channel({
+    url: `${httpUrl.replace(/^http/, 'ws')}/comet/ws`,
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    backoff: { baseMs: 20, maxMs: 200 },
+    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+  })
+  const providers: CometProvider[] = []
+  return {
+    channel,
+    open(docId) {
+      const doc = new Y.Doc()
+      const provider = new CometProvider({ channel, docId, doc, awareness: new Awareness(doc) })
+      providers.push(provider)
+      return provider
+    },
+    close() {
+      for (const provider of providers) {
+        provider.destroy()
+        provider.awareness.destroy()
+      }
+      channel.close()
+    },
+  }
+}

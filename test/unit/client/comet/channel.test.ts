@@ -1,0 +1,425 @@
+import { afterEach, beforeEach, describe, it, mock } from 'node:test'
+import assert from 'node:assert/strict'
+import { ObservableV2 } from 'lib0/observable'
+import { CloseCode } from '../../../../common/close-codes'
+import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
+import type { Handshake } from '../../../../common/comet/handshake'
+import { Channel, type ChannelOptions, type ChannelState } from '../../../../client/comet/channel'
+import type { ClientTransport, ClientTransportEvents } from '../../../../client/comet/transport'
+
+type Resume = { sid: string; ack: number } | null
+
+/** A transport driven by hand: records what the channel sends, emits what the test feeds it. */
+class FakeTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
+  readonly name = 'websocket' as const
+  readonly sent: Uint8Array[] = []
+  readonly closes: { code: number; reason: string }[] = []
+  isClosed = false
+
+  constructor(readonly resume: Resume) {
+    super()
+  }
+
+  send(batch: Uint8Array): void {
+    this.sent.push(batch)
+  }
+
+  close(code: number, reason: string): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    this.closes.push({ code, reason })
+    this.emit('close', [code, reason, true])
+  }
+
+  /** The server sends `frames` in one batch. */
+  deliver(...frames: Frame[]): void {
+    this.emit('batch', [encodeBatch(frames)])
+  }
+
+  /** The transport opens and the server sends its handshake. */
+  handshake(overrides: Partial<Handshake> = {}): void {
+    this.emit('open', [])
+    this.deliver({ kind: FrameKind.Hello, json: JSON.stringify({ ...baseHandshake, ...overrides }) })
+  }
+
+  /** The connection drops. */
+  drop(): void {
+    this.isClosed = true
+    this.emit('close', [1006, 'connection lost', true])
+  }
+
+  frames(): Frame[] {
+    return this.sent.flatMap((bytes) => decodeBatch(bytes, Number.MAX_SAFE_INTEGER))
+  }
+
+  batches(): Frame[][] {
+    return this.sent.map((bytes) => decodeBatch(bytes, Number.MAX_SAFE_INTEGER))
+  }
+}
+
+const baseHandshake: Handshake = {
+  v: 1,
+  sid: 'sid-1',
+  resumed: false,
+  ack: 0,
+  transports: ['websocket'],
+  pingIntervalMs: 60_000,
+  pingTimeoutMs: 60_000,
+  advice: { reconnect: 'retry', retryAfterMs: 0 },
+}
+
+const bytes = (...values: number[]) => new Uint8Array(values)
+const data = (seq: number, ...payload: number[]): Frame => ({ kind: FrameKind.Data, seq, payload: bytes(...payload) })
+const dataSeqs = (frames: Frame[]) => frames.flatMap((frame) => (frame.kind === FrameKind.Data ? [frame.seq] : []))
+
+/** Let queued microtasks (the channel's flush) run. setImmediate is not mocked. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Longer than any reconnect delay with backoff { baseMs: 1, maxMs: 5 } and random () => 0. */
+const reconnectDelayMs = 5
+
+const channels: Channel[] = []
+
+function setup(options: Partial<ChannelOptions> = {}) {
+  const transports: FakeTransport[] = []
+  const channel = new Channel({
+    url: 'ws://127.0.0.1:1/comet/ws',
+    transport: (resume) => {
+      const transport = new FakeTransport(resume)
+      transports.push(transport)
+      return transport
+    },
+    backoff: { baseMs: 1, maxMs: 5 },
+    random: () => 0,
+    ...options,
+  })
+  channels.push(channel)
+  const messages: number[][] = []
+  const opens: { resumed: boolean; sid: string }[] = []
+  const statuses: ChannelState[] = []
+  const closes: { code: number; reason: string }[] = []
+  channel.on('message', (payload) => messages.push([...payload]))
+  channel.on('open', (info) => opens.push(info))
+  channel.on('status', (status) => statuses.push(status.state))
+  channel.on('close', (code, reason) => closes.push({ code, reason }))
+  const current = (): FakeTransport => {
+    const transport = transports.at(-1)
+    assert.ok(transport, 'the channel opened a transport')
+    return transport
+  }
+  return { channel, transports, current, messages, opens, statuses, closes }
+}
+
+function openChannel(options: Partial<ChannelOptions> = {}, handshake: Partial<Handshake> = {}) {
+  const context = setup(options)
+  context.current().handshake(handshake)
+  return context
+}
+
+beforeEach(() => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 })
+})
+
+afterEach(() => {
+  for (const channel of channels.splice(0)) channel.close('test over')
+  mock.timers.reset()
+})
+
+describe('Channel opening', () => {
+  it('opens one transport without a resume and starts in the connecting state', () => {
+    const { channel, transports } = setup()
+    assert.equal(transports.length, 1)
+    assert.equal(transports[0]?.resume, null)
+    assert.equal(channel.status.state, 'connecting')
+    assert.equal(channel.sessionId, null)
+  })
+
+  it('emits open with resumed false and the session id on the first Hello', () => {
+    const { channel, opens } = openChannel({}, { sid: 'first' })
+    assert.deepEqual(opens, [{ resumed: false, sid: 'first' }])
+    assert.deepEqual(channel.status, { state: 'open', transport: 'websocket' })
+    assert.equal(channel.sessionId, 'first')
+  })
+
+  it('does not count the transport open event as the channel opening', () => {
+    const { channel, current, opens } = setup()
+    current().emit('open', [])
+    assert.equal(channel.status.state, 'connecting')
+    assert.deepEqual(opens, [])
+  })
+
+  it('drops a transport whose Hello is unreadable and connects again', () => {
+    const { current, transports, opens } = setup()
+    current().deliver({ kind: FrameKind.Hello, json: '{"v":2}' })
+    assert.deepEqual(
+      transports[0]?.closes.map((c) => c.code),
+      [CloseCode.BadFrame],
+    )
+    assert.deepEqual(opens, [])
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+
+  it('gives up on a transport that sends no Hello within connectTimeoutMs and connects again', () => {
+    const { transports } = setup({ connectTimeoutMs: 100 })
+    mock.timers.tick(99)
+    assert.equal(transports[0]?.closes.length, 0)
+    mock.timers.tick(1)
+    assert.deepEqual(
+      transports[0]?.closes.map((c) => c.code),
+      [CloseCode.Timeout],
+    )
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+})
+
+describe('Channel.send', () => {
+  it('sends messages as Data frames numbered from 1, one batch per task', async () => {
+    const { channel, current } = openChannel()
+    channel.send(bytes(1))
+    channel.send(bytes(2))
+    assert.equal(current().sent.length, 0, 'nothing leaves before the microtask flush')
+    await turn()
+    channel.send(bytes(3))
+    await turn()
+    assert.deepEqual(current().batches(), [[data(1, 1), data(2, 2)], [data(3, 3)]])
+    assert.equal(channel.unackedCount, 3)
+  })
+
+  it('queues messages sent before the Hello and sends them once the channel opens', async () => {
+    const { channel, current } = setup()
+    channel.send(bytes(1))
+    channel.send(bytes(2))
+    await turn()
+    assert.equal(current().sent.length, 0, 'nothing is sent before the Hello')
+    current().handshake()
+    await turn()
+    assert.deepEqual(current().frames(), [data(1, 1), data(2, 2)])
+  })
+
+  it('forgets messages the server acknowledged', async () => {
+    const { channel, current } = openChannel()
+    for (let i = 1; i <= 3; i++) channel.send(bytes(i))
+    await turn()
+    current().deliver({ kind: FrameKind.Ack, seq: 2 })
+    assert.equal(channel.unackedCount, 1)
+  })
+})
+
+describe('Channel inbound Data', () => {
+  it('emits each message once, in order, and ignores repeated seqs', () => {
+    const { current, messages } = openChannel()
+    current().deliver(data(1, 1), data(2, 2))
+    current().deliver(data(2, 2), data(1, 1), data(3, 3))
+    assert.deepEqual(messages, [[1], [2], [3]])
+  })
+
+  it('acknowledges the highest seq received in the next flush', async () => {
+    const { current } = openChannel()
+    current().deliver(data(1, 1), data(2, 2))
+    assert.equal(current().sent.length, 0)
+    await turn()
+    assert.deepEqual(current().batches(), [[{ kind: FrameKind.Ack, seq: 2 }]])
+  })
+
+  it('piggybacks the Ack on Data sent in the same task', async () => {
+    const { channel, current } = openChannel()
+    current().deliver(data(1, 1))
+    channel.send(bytes(7))
+    await turn()
+    assert.deepEqual(current().batches(), [[{ kind: FrameKind.Ack, seq: 1 }, data(1, 7)]])
+  })
+
+  it('ignores Data that arrives before the Hello', () => {
+    const { current, messages } = setup()
+    current().deliver(data(1, 1))
+    assert.deepEqual(messages, [])
+  })
+
+  it('drops the session on a seq gap and reconnects without resuming', () => {
+    const { current, transports, messages } = openChannel()
+    current().deliver(data(1, 1), data(3, 3))
+    assert.deepEqual(messages, [[1]])
+    assert.deepEqual(
+      transports[0]?.closes.map((c) => c.code),
+      [CloseCode.BadFrame],
+    )
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+    assert.equal(transports[1]?.resume, null)
+  })
+
+  it('answers a Ping with a Pong carrying the same nonce', async () => {
+    const { current } = openChannel()
+    current().deliver({ kind: FrameKind.Ping, nonce: 99 })
+    await turn()
+    assert.deepEqual(current().frames(), [{ kind: FrameKind.Pong, nonce: 99 }])
+  })
+})
+
+describe('Channel reconnection', () => {
+  it('reconnects through the factory with a resume of its sid and last received seq', async () => {
+    const { current, transports } = openChannel({}, { sid: 'keep-me' })
+    current().deliver(data(1, 1), data(2, 2))
+    await turn()
+    current().drop()
+    assert.equal(transports.length, 1, 'the reconnect waits for the backoff delay')
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+    assert.deepEqual(transports[1]?.resume, { sid: 'keep-me', ack: 2 })
+  })
+
+  it('on a resumed Hello resends only the frames past the server acknowledgement', async () => {
+    const { channel, current, transports, opens } = openChannel({}, { sid: 's' })
+    for (let i = 1; i <= 3; i++) channel.send(bytes(i))
+    await turn()
+    current().drop()
+    channel.send(bytes(4))
+    mock.timers.tick(reconnectDelayMs)
+    const next = transports[1]
+    assert.ok(next)
+    next.handshake({ sid: 's', resumed: true, ack: 1 })
+    assert.deepEqual(opens.at(-1), { resumed: true, sid: 's' })
+    await turn()
+    assert.deepEqual(next.frames(), [data(2, 2), data(3, 3), data(4, 4)])
+    assert.equal(channel.unackedCount, 3)
+  })
+
+  it('keeps receiving in order across a resume and ignores the server resending what it already has', async () => {
+    const { current, transports, messages } = openChannel({}, { sid: 's' })
+    current().deliver(data(1, 1))
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    const next = transports[1]
+    assert.ok(next)
+    next.handshake({ sid: 's', resumed: true, ack: 0 })
+    next.deliver(data(1, 1), data(2, 2))
+    assert.deepEqual(messages, [[1], [2]])
+  })
+
+  it('on a Hello of a new session clears the outbox, restarts numbering and emits open with resumed false', async () => {
+    const { channel, current, transports, opens, messages } = openChannel({}, { sid: 'old' })
+    channel.send(bytes(1))
+    channel.send(bytes(2))
+    current().deliver(data(1, 1))
+    await turn()
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    const next = transports[1]
+    assert.ok(next)
+    next.handshake({ sid: 'new', resumed: false })
+    assert.deepEqual(opens.at(-1), { resumed: false, sid: 'new' })
+    assert.equal(channel.unackedCount, 0)
+    assert.equal(channel.sessionId, 'new')
+    await turn()
+    assert.deepEqual(next.frames(), [], 'nothing of the old session is resent')
+    channel.send(bytes(9))
+    next.deliver(data(1, 5))
+    assert.deepEqual(messages, [[1], [5]], 'the new session numbers server frames from 1 again')
+    await turn()
+    assert.deepEqual(next.frames(), [{ kind: FrameKind.Ack, seq: 1 }, data(1, 9)])
+  })
+
+  it('treats a Hello that claims resumed for another sid as a new session', async () => {
+    const { channel, current, transports, opens } = openChannel({}, { sid: 'a' })
+    channel.send(bytes(1))
+    await turn()
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    transports[1]?.handshake({ sid: 'b', resumed: true, ack: 0 })
+    assert.deepEqual(opens.at(-1), { resumed: false, sid: 'b' })
+    assert.equal(channel.unackedCount, 0)
+  })
+
+  it('goes connecting → open → reconnecting → open', () => {
+    const { channel, current, transports, statuses } = setup()
+    assert.equal(channel.status.state, 'connecting')
+    current().handshake()
+    current().drop()
+    assert.equal(channel.status.state, 'reconnecting')
+    mock.timers.tick(reconnectDelayMs)
+    transports[1]?.handshake({ resumed: true })
+    assert.deepEqual(statuses, ['open', 'reconnecting', 'open'])
+  })
+
+  it('drops a silent server after pingIntervalMs + pingTimeoutMs and reconnects', () => {
+    const { transports } = openChannel({}, { pingIntervalMs: 1_000, pingTimeoutMs: 1_000 })
+    mock.timers.tick(2_000)
+    assert.equal(transports[0]?.closes.length, 0, 'not yet past the limit')
+    mock.timers.tick(250)
+    assert.deepEqual(
+      transports[0]?.closes.map((c) => c.code),
+      [CloseCode.Timeout],
+    )
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+
+  it('starts a new session after a retryable Close frame from the server', () => {
+    const { current, transports, closes } = openChannel({}, { sid: 's' })
+    current().deliver({ kind: FrameKind.Close, code: CloseCode.ShuttingDown, reason: 'restart' })
+    assert.deepEqual(closes, [])
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+    assert.equal(transports[1]?.resume, null)
+  })
+})
+
+describe('Channel ending', () => {
+  it('ends for good on a Close frame with NotFound, without reconnecting', () => {
+    const { channel, current, transports, closes } = openChannel()
+    current().deliver({ kind: FrameKind.Close, code: CloseCode.NotFound, reason: 'no such session' })
+    assert.deepEqual(closes, [{ code: CloseCode.NotFound, reason: 'no such session' }])
+    assert.equal(channel.status.state, 'closed')
+    assert.equal(transports[0]?.isClosed, true)
+    mock.timers.runAll()
+    assert.equal(transports.length, 1)
+  })
+
+  it('ends for good when the transport closes after Advice { reconnect: "none" }', () => {
+    const { channel, current, transports, closes } = openChannel()
+    current().deliver({ kind: FrameKind.Advice, json: JSON.stringify({ reconnect: 'none', retryAfterMs: 0 }) })
+    assert.equal(channel.status.state, 'open', 'advice alone does not close')
+    current().drop()
+    assert.equal(channel.status.state, 'closed')
+    assert.equal(closes.length, 1)
+    mock.timers.runAll()
+    assert.equal(transports.length, 1)
+  })
+
+  it('waits the advised retryAfterMs before reconnecting', () => {
+    const { current, transports } = openChannel()
+    current().deliver({ kind: FrameKind.Advice, json: JSON.stringify({ reconnect: 'retry', retryAfterMs: 1_000 }) })
+    current().drop()
+    mock.timers.tick(1_000)
+    assert.equal(transports.length, 1)
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+
+  it('close() flushes, sends a Close frame, closes the transport and stops', async () => {
+    const { channel, current, transports, closes, statuses } = openChannel()
+    channel.send(bytes(1))
+    channel.close('bye now')
+    assert.deepEqual(current().batches(), [[data(1, 1)], [{ kind: FrameKind.Close, code: CloseCode.Normal, reason: 'bye now' }]])
+    assert.deepEqual(current().closes, [{ code: CloseCode.Normal, reason: 'bye now' }])
+    assert.deepEqual(closes, [{ code: CloseCode.Normal, reason: 'bye now' }])
+    assert.equal(statuses.at(-1), 'closed')
+    mock.timers.runAll()
+    assert.equal(transports.length, 1)
+    channel.send(bytes(2))
+    await turn()
+    assert.equal(current().sent.length, 2, 'send after close does nothing')
+  })
+
+  it('close() while connecting stops without sending anything', () => {
+    const { channel, current, transports, closes } = setup()
+    channel.close()
+    assert.deepEqual(current().sent, [])
+    assert.equal(current().isClosed, true)
+    assert.equal(closes.length, 1)
+    mock.timers.runAll()
+    assert.equal(transports.length, 1)
+  })
+})
