@@ -42,6 +42,8 @@ export const DocErrorCode = {
   BadMessage: 400,
   /** The address is malformed or names no document. */
   NotFound: 404,
+  /** A message for a document this channel has not joined; it was dropped. */
+  NotJoined: 409,
   /** The link does not allow this (e.g. a view link sending updates). */
   Forbidden: 403,
   /** The document could not be loaded or stored; the server keeps trying. */

@@ -100,7 +100,7 @@ export class ChannelRouter {
         return
       }
       if (!peer) {
-        session.send(encodeErrorMessage(address, DocErrorCode.NotFound, 'join the document before sending to it'))
+        session.send(encodeErrorMessage(address, DocErrorCode.NotJoined, 'join the document before sending to it'))
         return
       }
       if (!peer.room) {

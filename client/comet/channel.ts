@@ -81,6 +81,8 @@ export class Channel extends ObservableV2<ChannelEvents> {
   private lastInSeq = 0
   private isAckDue = false
   private attempt = 0
+  /** Whether a handshake ever completed (the outbox then belongs to that session). */
+  private hasHadSession = false
   private lastHeardAt = 0
   private connectTimer: ReturnType<typeof setTimeout> | null = null
   private retryTimer: ReturnType<typeof setTimeout> | null = null
@@ -257,8 +259,10 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.advice = handshake.advice
     this.attempt = 0
     const resumed = handshake.resumed && handshake.sid === this.sid
-    if (!resumed) {
-      // A new session: nothing of the old one carries over.
+    if (!resumed && this.hasHadSession) {
+      // A new session replacing an old one: nothing of the old one carries
+      // over (the layer above resynchronises on `open`). Messages sent
+      // before the very first session keep their seqs from 1 and go out.
       this.outbox.length = 0
       this.nextSeq = 1
       this.lastInSeq = 0
@@ -268,6 +272,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
       this.outbox.splice(0, drop)
     }
     this.sid = handshake.sid
+    this.hasHadSession = true
     this.pending = []
     for (const { seq, payload } of this.outbox) this.pending.push({ kind: FrameKind.Data, seq, payload })
     this.startWatchdog(handshake)

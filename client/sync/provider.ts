@@ -64,6 +64,8 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   private nextUpdateId = 1
   private statusValue: ProviderStatus
   private isDestroyed = false
+  /** Set by the first Join: nothing for this document may reach the server before it. */
+  private hasJoined = false
   private readonly cleanups: (() => void)[] = []
 
   constructor(options: ProviderOptions) {
@@ -130,7 +132,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     // Our presence goes first (this sends the removal), then we leave.
     awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'destroy')
     this.isDestroyed = true
-    this.channel.send(encodeEmptyMessage(this.docId, MessageType.Leave))
+    if (this.hasJoined) this.channel.send(encodeEmptyMessage(this.docId, MessageType.Leave))
     for (const cleanup of this.cleanups.splice(0)) cleanup()
     super.destroy()
   }
@@ -139,6 +141,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   // presence, and every change the server has not confirmed yet.
   private join(): void {
     if (this.isDestroyed) return
+    this.hasJoined = true
     this.channel.send(encodeEmptyMessage(this.docId, MessageType.Join))
     const step1 = startDocMessage(this.docId, MessageType.Sync)
     syncProtocol.writeSyncStep1(step1, this.doc)
@@ -161,7 +164,8 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     if (this.isDestroyed || this.statusValue.readOnly) return
     const id = this.nextUpdateId++
     this.unsaved.set(id, update)
-    this.channel.send(encodeUpdateMessage(this.docId, id, update))
+    // Before the first Join the change waits in `unsaved`; the Join sends it.
+    if (this.hasJoined) this.channel.send(encodeUpdateMessage(this.docId, id, update))
     this.setStatus({ unsavedCount: this.unsaved.size })
   }
 
@@ -174,6 +178,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   }
 
   private sendAwareness(clientIds: number[]): void {
+    if (!this.hasJoined) return // the Join sends our presence
     const encoder = startDocMessage(this.docId, MessageType.Awareness)
     encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clientIds))
     this.channel.send(encoding.toUint8Array(encoder))

@@ -48,8 +48,8 @@ export function parseHandshake(json: string): Handshake | null {
   }
   if (typeof value !== 'object' || value === null) return null
   const h = value as Partial<Handshake>
-  if (h.v !== 1 || typeof h.sid !== 'string' || typeof h.ack !== 'number') return null
-  if (typeof h.pingIntervalMs !== 'number' || typeof h.pingTimeoutMs !== 'number') return null
+  if (h.v !== 1 || typeof h.sid !== 'string' || !isCount(h.ack)) return null
+  if (!isCount(h.pingIntervalMs) || !isCount(h.pingTimeoutMs)) return null
   const advice = parseAdvice(h.advice)
   if (!advice) return null
   return {
@@ -78,6 +78,10 @@ export function parseAdvice(value: unknown): Advice | null {
   if (a.reconnect !== 'retry' && a.reconnect !== 'handshake' && a.reconnect !== 'none') return null
   const retryAfterMs = typeof a.retryAfterMs === 'number' && a.retryAfterMs >= 0 ? a.retryAfterMs : 0
   return { reconnect: a.reconnect, retryAfterMs }
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
 function isTransportName(value: unknown): value is TransportName {
