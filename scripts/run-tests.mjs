@@ -25,5 +25,5 @@ if (files.length === 0) {
 }
 // One file at a time: integration and browser tests start servers and
 // Chromium, and on a two-core machine parallel files only make them flaky.
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root })
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', ...files], { stdio: 'inherit', cwd: root })
 process.exit(result.status ?? 1)

@@ -40,3 +40,21 @@ export async function startServer(overrides: Partial<Config> = {}, deps: ServerD
     },
   }
 }
+
+/**
+ * Stop `server` and start a new one on the same data folder and port, as
+ * an operator's restart would. The returned server's `stop()` also deletes
+ * the folder if the first server owned it.
+ */
+export async function restartServer(server: TestServer, overrides: Partial<Config> = {}, deps: ServerDeps = {}): Promise<TestServer> {
+  await server.close()
+  const port = Number(new URL(server.url).port)
+  const restarted = await startServer({ ...overrides, dataDir: server.dataDir, port }, deps)
+  return {
+    ...restarted,
+    async stop() {
+      await restarted.stop()
+      await server.stop()
+    },
+  }
+}

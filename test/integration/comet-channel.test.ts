@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, type TestServer } from '../helpers/start-server'
+import { restartServer, startServer, type TestServer } from '../helpers/start-server'
 import { connectClient, type TestClient } from '../helpers/comet-client'
 import { waitFor } from '../helpers/wait-for'
 import { startTcpProxy } from '../helpers/tcp-proxy'
@@ -122,16 +122,13 @@ describe('Comet channel with CometProvider', () => {
     await waitFor(() => a.status.synced, 'synced')
     a.doc.getText('t').insert(0, 'kept ')
     await waitFor(() => a.isSaved, 'first edit saved')
-    const dataDir = server.dataDir
-    const stop = server.stop
     await server.close()
     // Offline edits while the server is down.
     a.doc.getText('t').insert(5, 'while down')
     assert.equal(a.isSaved, false)
     await waitFor(() => ca.channel.status.state !== 'open', 'the channel to notice')
     // Same port, same data folder: what an operator's restart looks like.
-    const restarted = await startServer({ dataDir, port: Number(new URL(server.url).port), pingIntervalMs: 300, pingTimeoutMs: 300 })
-    server = { ...restarted, stop }
+    server = await restartServer(server, { pingIntervalMs: 300, pingTimeoutMs: 300 })
     await waitFor(() => a.isSaved, 'the offline edit to be saved after the restart', 10_000)
     const stored = await server.store.load(docId as DocId)
     const { applyUpdate, Doc } = await import('yjs')

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
-import { startServer, type TestServer } from '../helpers/start-server'
+import { restartServer, startServer, type TestServer } from '../helpers/start-server'
 import { waitFor } from '../helpers/wait-for'
 
 function connect(server: TestServer, docId: string): WebsocketProvider {
@@ -31,7 +31,11 @@ describe('y-websocket compatibility endpoint', () => {
     server = await startServer()
   })
   after(async () => {
-    for (const provider of providers) provider.destroy()
+    for (const provider of providers) {
+      provider.destroy()
+      // The provider leaves its Awareness's 3 s check timer running.
+      provider.awareness.destroy()
+    }
     await server.stop()
   })
 
@@ -88,9 +92,7 @@ describe('y-websocket compatibility endpoint', () => {
     await waitFor(() => room?.doc.getText('t').toString() === 'persist me', 'server to receive the edit')
     await room!.durable()
     a.destroy()
-    const dataDir = server.dataDir
-    await server.close()
-    server = { ...(await startServer({ dataDir })), stop: server.stop }
+    server = await restartServer(server)
     const b = open(docId)
     await waitFor(() => b.synced && b.doc.getText('t').toString() === 'persist me', 'the edit after restart')
   })
