@@ -15,7 +15,10 @@ import { waitFor } from '../helpers/wait-for'
 
 describe('durability', () => {
   const dirs: string[] = []
+  const cleanups: (() => void)[] = []
   after(async () => {
+    // Even when an assertion failed midway: no client or server outlives the test.
+    for (const cleanup of cleanups) cleanup()
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })
   })
 
@@ -23,8 +26,10 @@ describe('durability', () => {
     const dataDir = await tempDir()
     dirs.push(dataDir)
     const server = await spawnServer({ DATA_DIR: dataDir })
+    cleanups.push(() => server.child.kill('SIGKILL'))
     const created = (await (await fetch(`${server.url}/api/docs`, { method: 'POST' })).json()) as { id: string }
     const client = connectClient(server.url)
+    cleanups.push(() => client.close())
     const provider = client.open(created.id)
     await waitFor(() => provider.status.synced, 'synced')
     const text = provider.doc.getText('t')
