@@ -94,7 +94,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     const WebSocketImpl = options.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketConstructor | undefined)
     this.openTransport =
       options.transport ??
-      ((resume) => {
+      (({ resume }) => {
         if (!WebSocketImpl) throw new Error('no WebSocket implementation available')
         const url = new URL(options.url)
         if (resume) {
@@ -169,7 +169,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     const resume = this.sid && this.advice.reconnect === 'retry' ? { sid: this.sid, ack: this.lastInSeq } : null
     let transport: ClientTransport
     try {
-      transport = this.openTransport(resume)
+      transport = this.openTransport({ resume, sessionId: () => this.sid, lastReceivedSeq: () => this.lastInSeq })
     } catch (error) {
       this.scheduleReconnect(`could not open a transport: ${(error as Error).message}`)
       return

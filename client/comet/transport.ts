@@ -25,5 +25,19 @@ export interface ClientTransport extends ObservableV2<ClientTransportEvents> {
   close(code: number, reason: string): void
 }
 
-/** Opens a transport to the server, resuming `sid` past `ack` when given. */
-export type TransportFactory = (resume: { sid: string; ack: number } | null) => ClientTransport
+/**
+ * What a transport may know of the session it carries. WebSocket needs it
+ * only to open (resume); long-polling puts the current `sid` and `ack` on
+ * every request.
+ */
+export interface TransportContext {
+  /** The session to resume past `ack`, or null for a new session. */
+  resume: { sid: string; ack: number } | null
+  /** The session id once a Hello gave one (changes on a new session). */
+  sessionId(): string | null
+  /** The highest downstream Data seq the channel has applied. */
+  lastReceivedSeq(): number
+}
+
+/** Opens a transport to the server. */
+export type TransportFactory = (context: TransportContext) => ClientTransport

@@ -34,6 +34,8 @@ export interface Handshake {
   /** Ping interval and timeout the server uses, in ms. */
   pingIntervalMs: number
   pingTimeoutMs: number
+  /** How long the server holds a long-poll request, in ms (long-polling only). */
+  pollHoldMs?: number
   /** Advice in force until a newer Advice frame. */
   advice: Advice
 }
@@ -60,6 +62,7 @@ export function parseHandshake(json: string): Handshake | null {
     transports: Array.isArray(h.transports) ? h.transports.filter(isTransportName) : ['websocket'],
     pingIntervalMs: h.pingIntervalMs,
     pingTimeoutMs: h.pingTimeoutMs,
+    ...(isCount(h.pollHoldMs) ? { pollHoldMs: h.pollHoldMs } : {}),
     advice,
   }
 }

@@ -84,7 +84,7 @@ function setup(options: Partial<ChannelOptions> = {}) {
   const transports: FakeTransport[] = []
   const channel = new Channel({
     url: 'ws://127.0.0.1:1/comet/ws',
-    transport: (resume) => {
+    transport: ({ resume }) => {
       const transport = new FakeTransport(resume)
       transports.push(transport)
       return transport
