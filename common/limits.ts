@@ -22,6 +22,13 @@ export const pingTimeoutMs = 10_000
  */
 export const sessionGraceMs = 10_000
 
+/**
+ * How long the server holds a long-poll request when nothing is waiting.
+ * Below the 30–60 s idle timeouts common in proxies, so a held poll is
+ * answered before a middlebox gives up on it. @default 25000
+ */
+export const pollHoldMs = 25_000
+
 /** How long a client waits for a WebSocket to open before it counts as failed. @default 5000 */
 export const connectTimeoutMs = 5_000
 

@@ -15,6 +15,7 @@ import { CloseCode } from '../common/close-codes'
 import type { Config } from './config'
 import { SessionRegistry } from './comet/session-registry'
 import { CometWebSocketEndpoint } from './comet/websocket-endpoint'
+import { cometHttp } from './comet/http-endpoint'
 import { ChannelRouter } from './channel-router'
 import { YWebSocketEndpoint } from './compat/y-websocket'
 import { DocDirectory } from './docs/doc-directory'
@@ -63,7 +64,8 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     sessionGraceMs: config.sessionGraceMs,
     maxFrameBytes: config.maxFrameBytes,
     maxUnackedFrames: 4096,
-    transports: ['websocket'],
+    pollHoldMs: config.pollHoldMs,
+    transports: ['websocket', 'long-poll'],
   })
   new ChannelRouter({ sessions, rooms, directory, logger })
   const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })
@@ -74,6 +76,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const app = new Koa({ proxy: false })
   app.silent = true
   app.use(errors(logger))
+  app.use(cometHttp({ sessions, pollHoldMs: config.pollHoldMs, maxBodyBytes: config.maxFrameBytes, logger }))
   app.use(routes({ directory, store, client }))
   const httpServer = http.createServer(app.callback())
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -23,6 +23,8 @@ export interface Config {
   sessionGraceMs: number
   /** Largest frame or WebSocket message accepted, in bytes. */
   maxFrameBytes: number
+  /** How long a long-poll request is held when nothing is waiting, in ms. @default 25000 */
+  pollHoldMs: number
 }
 
 interface Setting {
@@ -43,6 +45,7 @@ export const settings: readonly Setting[] = [
   { key: 'pingIntervalMs', env: 'PING_INTERVAL_MS', flag: 'ping-interval-ms', kind: 'integer', defaultValue: String(limits.pingIntervalMs), help: 'ping an idle client this often (ms)' },
   { key: 'pingTimeoutMs', env: 'PING_TIMEOUT_MS', flag: 'ping-timeout-ms', kind: 'integer', defaultValue: String(limits.pingTimeoutMs), help: 'drop a client silent for ping interval + this (ms)' },
   { key: 'sessionGraceMs', env: 'SESSION_GRACE_MS', flag: 'session-grace-ms', kind: 'integer', defaultValue: String(limits.sessionGraceMs), help: 'keep a dropped session this long for its client to resume (ms)' },
+  { key: 'pollHoldMs', env: 'POLL_HOLD_MS', flag: 'poll-hold-ms', kind: 'integer', defaultValue: String(limits.pollHoldMs), help: 'hold a long-poll request this long when nothing is waiting (ms)' },
   { key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', kind: 'integer', defaultValue: String(limits.maxFrameBytes), help: 'largest frame or WebSocket message accepted (bytes)' },
 ]
 

@@ -30,6 +30,8 @@ export interface SessionOptions {
   maxUnackedFrames: number
   /** Transports the server accepts, best first (sent in the handshake). */
   transports: TransportName[]
+  /** How long a long-poll request is held, in ms (sent in the handshake). */
+  pollHoldMs?: number
   /** A clock, in ms (tests pass a fake one). @default Date.now */
   now?: () => number
 }
@@ -131,6 +133,7 @@ export class Session extends ObservableV2<SessionEvents> {
       transports: this.options.transports,
       pingIntervalMs: this.options.pingIntervalMs,
       pingTimeoutMs: this.options.pingTimeoutMs,
+      ...(this.options.pollHoldMs !== undefined ? { pollHoldMs: this.options.pollHoldMs } : {}),
       advice: this.advice,
     }
     const frames: Frame[] = [{ kind: FrameKind.Hello, json: JSON.stringify(handshake) }]
@@ -139,6 +142,34 @@ export class Session extends ObservableV2<SessionEvents> {
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
     transport.send(encodeBatch(frames))
     this.emit('attach', [transport])
+  }
+
+  /** The transport carrying the session, if any (the long-poll endpoint checks it is its own). */
+  get currentTransport(): ServerTransport | null {
+    return this.transport
+  }
+
+  /**
+   * The client's next request on the attached transport says it has every
+   * frame up to `clientAck` (a long-poll GET): drop those, and send again
+   * every frame still unacknowledged, since a response that carried them
+   * may have been lost. The client drops any it already has.
+   */
+  resume(clientAck: number): void {
+    if (this.stateValue !== 'attached' || !this.transport) return
+    this.lastHeardAt = this.now()
+    if (clientAck >= this.nextSeq) {
+      this.close(CloseCode.BadFrame, `acknowledged frame ${clientAck} that was never sent`)
+      return
+    }
+    this.acknowledge(clientAck)
+    if (this.outbox.length === 0) return
+    // Whatever the transport still holds unsent is about to be sent again.
+    this.transport.clearQueued?.()
+    this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
+    for (const { seq, payload } of this.outbox) this.pending.push({ kind: FrameKind.Data, seq, payload })
+    if (this.lastInSeq > 0) this.isAckDue = true
+    this.scheduleFlush()
   }
 
   /** Queue an application message for the client. Sent at the end of this event-loop turn, batched. */
@@ -192,6 +223,8 @@ export class Session extends ObservableV2<SessionEvents> {
       return
     }
     if (this.stateValue !== 'attached' || !this.transport) return
+    // A request the client holds open (a long poll) is proof of life.
+    if (this.transport.isWaiting) this.lastHeardAt = now
     const silentMs = now - this.lastHeardAt
     if (silentMs >= this.options.pingIntervalMs + this.options.pingTimeoutMs) {
       const transport = this.transport

@@ -25,6 +25,17 @@ export interface ServerTransport extends ObservableV2<ServerTransportEvents> {
   send(batch: Uint8Array): void
   /** Bytes accepted by `send` and not yet handed to the kernel (slow-reader detection). */
   readonly bufferedBytes: number
+  /**
+   * True while the client holds a request open on this transport (a held
+   * long poll): the client is alive even though it sends nothing.
+   */
+  readonly isWaiting?: boolean
+  /**
+   * Drop batches accepted by `send` and not yet written (the session is
+   * about to send their frames again). Transports that write at once have
+   * nothing to drop.
+   */
+  clearQueued?(): void
   /** Close with a code and a human-readable reason. Idempotent. */
   close(code: number, reason: string): void
 }

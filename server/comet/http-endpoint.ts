@@ -1,0 +1,141 @@
+/**
+ * The Comet HTTP endpoints for long-polling (PROTOCOL.md §1), as Koa
+ * middleware:
+ *
+ *   GET  /comet/poll[?sid&ack]   handshake, or the next downstream batch (held)
+ *   POST /comet/send?sid         one upstream batch; the response piggybacks downstream frames
+ */
+import type { Middleware, Context } from 'koa'
+import type { Logger } from 'pino'
+import { CloseCode } from '../../common/close-codes'
+import { encodeBatch, FrameKind } from '../../common/comet/frame'
+import type { SessionRegistry } from './session-registry'
+import type { Session } from './session'
+import { LongPollTransport } from './transports/long-poll'
+
+/** What the endpoint needs. */
+export interface CometHttpEndpointOptions {
+  sessions: SessionRegistry
+  /** How long a poll is held when nothing is waiting, in ms. */
+  pollHoldMs: number
+  /** Largest POST body accepted, in bytes. */
+  maxBodyBytes: number
+  logger: Logger
+}
+
+function noStore(ctx: Context): void {
+  // Never cached, never buffered by a proxy: a buffered poll is a dead poll.
+  ctx.set('Cache-Control', 'no-store')
+  ctx.set('X-Accel-Buffering', 'no')
+}
+
+function closeBody(ctx: Context, status: number, code: number, reason: string): void {
+  ctx.status = status
+  ctx.type = 'application/octet-stream'
+  ctx.body = Buffer.from(encodeBatch([{ kind: FrameKind.Close, code, reason }]))
+}
+
+function sendBatch(ctx: Context, body: Uint8Array | null): void {
+  if (!body || body.length === 0) {
+    ctx.status = 200
+    ctx.body = ''
+    return
+  }
+  ctx.status = 200
+  ctx.type = 'application/octet-stream'
+  ctx.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+}
+
+/** The session's long-poll transport, attaching a fresh one (with a Hello) when it has none. */
+function longPollOf(session: Session, ack: number): LongPollTransport {
+  const current = session.currentTransport
+  if (current instanceof LongPollTransport && !current.closed) {
+    session.resume(ack)
+    return current
+  }
+  const transport = new LongPollTransport()
+  session.attach(transport, ack, true)
+  return transport
+}
+
+async function readBody(ctx: Context, maxBytes: number): Promise<Uint8Array | null> {
+  const declared = Number(ctx.get('Content-Length') || '0')
+  if (declared > maxBytes) return null
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > maxBytes) return null
+    chunks.push(chunk)
+  }
+  return new Uint8Array(Buffer.concat(chunks))
+}
+
+/** Koa middleware for the long-poll endpoints. */
+export function cometHttp(options: CometHttpEndpointOptions): Middleware {
+  const { sessions, pollHoldMs, maxBodyBytes, logger } = options
+  return async (ctx, next) => {
+    if (ctx.path === '/comet/poll' && ctx.method === 'GET') {
+      noStore(ctx)
+      const sid = ctx.query.sid
+      if (sid === undefined) {
+        const session = sessions.create()
+        const transport = new LongPollTransport()
+        session.attach(transport, 0, false)
+        logger.debug({ sid: session.id, transport: 'long-poll' }, 'comet connection open')
+        sendBatch(ctx, transport.takeQueued())
+        return
+      }
+      const ack = Number(ctx.query.ack ?? '0')
+      if (typeof sid !== 'string' || !Number.isSafeInteger(ack) || ack < 0) {
+        closeBody(ctx, 400, CloseCode.BadFrame, 'sid must be one string and ack a whole number')
+        return
+      }
+      const session = sessions.get(sid)
+      if (!session || session.state === 'closed') {
+        closeBody(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+        return
+      }
+      let transport: LongPollTransport
+      try {
+        transport = longPollOf(session, ack)
+      } catch (error) {
+        closeBody(ctx, 400, CloseCode.BadFrame, (error as Error).message)
+        return
+      }
+      const body = await transport.poll(pollHoldMs, (cancel) => ctx.req.once('close', cancel))
+      sendBatch(ctx, body)
+      return
+    }
+    if (ctx.path === '/comet/send' && ctx.method === 'POST') {
+      noStore(ctx)
+      const sid = ctx.query.sid
+      const session = typeof sid === 'string' ? sessions.get(sid) : undefined
+      if (!session || session.state === 'closed') {
+        closeBody(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+        return
+      }
+      const transport = session.currentTransport
+      if (!(transport instanceof LongPollTransport) || transport.closed) {
+        // The session moved to another transport or is waiting for a resume: poll first.
+        closeBody(ctx, 409, CloseCode.Replaced, 'this session is not on long-polling; poll to resume it')
+        return
+      }
+      const body = await readBody(ctx, maxBodyBytes)
+      if (!body) {
+        session.close(CloseCode.TooLarge, `a request body may hold at most ${maxBodyBytes} bytes`)
+        closeBody(ctx, 413, CloseCode.TooLarge, `a request body may hold at most ${maxBodyBytes} bytes`)
+        return
+      }
+      if (body.length > 0) transport.receive(body)
+      // Let the session flush what this batch produced (replies, the Ack),
+      // then piggyback it on this response unless a held poll took it.
+      await new Promise((resolve) => setImmediate(resolve))
+      const reply = transport.takeQueued()
+      if (reply) sendBatch(ctx, reply)
+      else ctx.status = 204
+      return
+    }
+    await next()
+  }
+}

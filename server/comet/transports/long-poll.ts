@@ -1,0 +1,114 @@
+/**
+ * The HTTP long-polling transport (PROTOCOL.md §1): downstream batches wait
+ * here until a held GET (or a POST's response) takes them; upstream batches
+ * arrive in POST bodies. One object per session for as long as the client
+ * keeps polling; the HTTP endpoint hands it requests.
+ */
+import { ObservableV2 } from 'lib0/observable'
+import { CloseCode } from '../../../common/close-codes'
+import type { ServerTransport, ServerTransportEvents } from '../transport'
+
+interface HeldPoll {
+  respond(body: Uint8Array | null): void
+}
+
+/** A {@link ServerTransport} over HTTP long-polling. */
+export class LongPollTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport {
+  readonly name = 'long-poll' as const
+  private queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private held: HeldPoll | null = null
+  private isClosed = false
+
+  /** Whether a poll is held right now. */
+  get isWaiting(): boolean {
+    return this.held !== null
+  }
+
+  get bufferedBytes(): number {
+    return this.queuedBytes
+  }
+
+  /** Whether the transport was closed (a new poll then needs a new transport). */
+  get closed(): boolean {
+    return this.isClosed
+  }
+
+  send(batch: Uint8Array): void {
+    if (this.isClosed) return
+    this.queue.push(batch)
+    this.queuedBytes += batch.length
+    // The session flushes once per event-loop turn, so answering at once
+    // still sends everything of this turn in one response.
+    if (this.held) this.answer(this.held)
+  }
+
+  clearQueued(): void {
+    this.queue = []
+    this.queuedBytes = 0
+  }
+
+  /**
+   * A poll: resolves with the queued batches at once, or holds up to
+   * `holdMs` for the next one (null when nothing came). `onAbandoned`
+   * registers a callback for the client going away mid-hold.
+   */
+  poll(holdMs: number, onAbandoned: (cancel: () => void) => void): Promise<Uint8Array | null> {
+    if (this.isClosed) return Promise.resolve(null)
+    // A newer poll supersedes the held one, which is answered empty.
+    if (this.held) this.held.respond(null)
+    this.held = null
+    if (this.queue.length > 0) return Promise.resolve(this.take())
+    return new Promise((resolve) => {
+      // One timer per held poll, in Node's shared list for this duration:
+      // no per-second work while thousands of clients wait.
+      const timer = setTimeout(() => poll.respond(null), holdMs)
+      const poll: HeldPoll = {
+        respond: (body) => {
+          clearTimeout(timer)
+          if (this.held === poll) this.held = null
+          resolve(body)
+        },
+      }
+      this.held = poll
+      onAbandoned(() => poll.respond(null))
+    })
+  }
+
+  /** Batches queued right now, for a POST's response (piggybacking); null when none. */
+  takeQueued(): Uint8Array | null {
+    return this.queue.length > 0 ? this.take() : null
+  }
+
+  /** An upstream batch from a POST body. */
+  receive(batch: Uint8Array): void {
+    if (!this.isClosed) this.emit('batch', [batch])
+  }
+
+  close(code: number, reason: string): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    // A held poll learns of the close from the Close frame the session
+    // queued just before; answer it with whatever is queued.
+    if (this.held) this.answer(this.held)
+    this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
+  }
+
+  private answer(poll: HeldPoll): void {
+    poll.respond(this.queue.length > 0 ? this.take() : null)
+  }
+
+  private take(): Uint8Array {
+    const queue = this.queue
+    this.queue = []
+    this.queuedBytes = 0
+    if (queue.length === 1) return queue[0]!
+    const body = new Uint8Array(queue.reduce((sum, batch) => sum + batch.length, 0))
+    let offset = 0
+    for (const batch of queue) {
+      body.set(batch, offset)
+      offset += batch.length
+    }
+    return body
+  }
+}
