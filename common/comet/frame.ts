@@ -28,6 +28,8 @@ export const FrameKind = {
   Hello: 5,
   /** `varString(json)`: server→client new reconnect advice. */
   Advice: 6,
+  /** `varUint(ack)`: client→server on a probed WebSocket: move the session here (PROTOCOL.md §5). */
+  Upgrade: 7,
 } as const
 
 /** One of the values of {@link FrameKind}. */
@@ -42,6 +44,7 @@ export type Frame =
   | { kind: typeof FrameKind.Close; code: number; reason: string }
   | { kind: typeof FrameKind.Hello; json: string }
   | { kind: typeof FrameKind.Advice; json: string }
+  | { kind: typeof FrameKind.Upgrade; ack: number }
 
 /** Thrown by {@link decodeBatch} for bytes that are not a valid batch. */
 export class FrameError extends Error {
@@ -65,6 +68,9 @@ export function writeFrame(encoder: encoding.Encoder, frame: Frame): void {
       return
     case FrameKind.Ack:
       encoding.writeVarUint(encoder, frame.seq)
+      return
+    case FrameKind.Upgrade:
+      encoding.writeVarUint(encoder, frame.ack)
       return
     case FrameKind.Ping:
     case FrameKind.Pong:
@@ -106,6 +112,8 @@ export function readFrame(decoder: decoding.Decoder, maxPayloadBytes: number): F
       }
       case FrameKind.Ack:
         return { kind, seq: decoding.readVarUint(decoder) }
+      case FrameKind.Upgrade:
+        return { kind, ack: decoding.readVarUint(decoder) }
       case FrameKind.Ping:
       case FrameKind.Pong:
         return { kind, nonce: decoding.readVarUint(decoder) }

@@ -278,6 +278,8 @@ export class Session extends ObservableV2<SessionEvents> {
         case FrameKind.Advice:
           this.close(CloseCode.BadFrame, `frame kind ${frame.kind} is server-to-client only`)
           return
+        case FrameKind.Upgrade:
+          break // only meaningful on a probing WebSocket, which handles it before attaching
         default:
           unexpectedFrame(frame)
       }

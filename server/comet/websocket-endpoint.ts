@@ -10,6 +10,8 @@ import type { Logger } from 'pino'
 import type { SessionRegistry } from './session-registry'
 import { WebSocketTransport } from './transports/websocket'
 import type { Session } from './session'
+import { CloseCode } from '../../common/close-codes'
+import { decodeBatch, encodeBatch, FrameKind } from '../../common/comet/frame'
 
 /** What the endpoint needs. */
 export interface CometWebSocketEndpointOptions {
@@ -17,6 +19,8 @@ export interface CometWebSocketEndpointOptions {
   /** Largest WebSocket message accepted, in bytes; larger ones close the socket with 1009. */
   maxMessageBytes: number
   logger: Logger
+  /** Close a probing WebSocket that does not upgrade within this long, in ms. @default 10000 */
+  probeTimeoutMs?: number
 }
 
 /** Handles upgrades for the Comet channel; route `upgrade` events here explicitly. */
@@ -32,6 +36,10 @@ export class CometWebSocketEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const transport = new WebSocketTransport(ws)
       const sid = url.searchParams.get('sid')
+      if (url.searchParams.get('probe') === '1') {
+        this.probe(transport, sid)
+        return
+      }
       const ack = Number(url.searchParams.get('ack') ?? '0')
       const clientAck = Number.isSafeInteger(ack) && ack >= 0 ? ack : 0
       let session: Session | undefined = sid ? this.options.sessions.get(sid) : undefined
@@ -50,6 +58,57 @@ export class CometWebSocketEndpoint {
         this.options.logger.debug({ sid: session.id, code, reason }, 'comet connection closed')
       })
     })
+  }
+
+  /**
+   * An upgrade probe (PROTOCOL.md §5): a client on long-polling checks that
+   * WebSocket works before it moves its session here. Answer Ping with
+   * Pong without touching the session; on Upgrade{ack}, attach.
+   */
+  private probe(transport: WebSocketTransport, sid: string | null): void {
+    const session = sid ? this.options.sessions.get(sid) : undefined
+    if (!session || session.state === 'closed') {
+      transport.send(encodeBatch([{ kind: FrameKind.Close, code: CloseCode.SessionUnknown, reason: 'no such session to upgrade' }]))
+      transport.close(CloseCode.SessionUnknown, 'no such session to upgrade')
+      return
+    }
+    const timer = setTimeout(() => transport.close(CloseCode.Timeout, 'the upgrade did not complete in time'), this.options.probeTimeoutMs ?? 10_000)
+    timer.unref()
+    const onBatch = (bytes: Uint8Array) => {
+      let frames
+      try {
+        frames = decodeBatch(bytes, this.options.maxMessageBytes)
+      } catch (error) {
+        transport.close(CloseCode.BadFrame, (error as Error).message)
+        return
+      }
+      for (const frame of frames) {
+        if (frame.kind === FrameKind.Ping) {
+          transport.send(encodeBatch([{ kind: FrameKind.Pong, nonce: frame.nonce }]))
+        } else if (frame.kind === FrameKind.Upgrade) {
+          clearTimeout(timer)
+          transport.off('batch', onBatch)
+          transport.off('close', onClose)
+          if (session.state === 'closed') {
+            transport.close(CloseCode.SessionUnknown, 'the session ended during the upgrade')
+            return
+          }
+          try {
+            session.attach(transport, frame.ack, true)
+            this.options.logger.debug({ sid: session.id, transport: 'websocket' }, 'comet session upgraded')
+          } catch (error) {
+            transport.close(CloseCode.BadFrame, (error as Error).message)
+          }
+          return
+        } else {
+          transport.close(CloseCode.BadFrame, 'a probing WebSocket carries only Ping and Upgrade')
+          return
+        }
+      }
+    }
+    const onClose = () => clearTimeout(timer)
+    transport.on('batch', onBatch)
+    transport.on('close', onClose)
   }
 
   /** Stop accepting and close the server side. Sessions are closed by the registry. */
