@@ -26,6 +26,8 @@ describe('encodeBatch/decodeBatch round trip', () => {
     { kind: FrameKind.Close, code: 1000, reason: '' },
     { kind: FrameKind.Hello, json: JSON.stringify({ v: 1, sid: 'abc', name: 'Zoë' }) },
     { kind: FrameKind.Advice, json: '{"reconnect":"none","retryAfterMs":0}' },
+    { kind: FrameKind.Upgrade, ack: 0 },
+    { kind: FrameKind.Upgrade, ack: 300 },
   ]
 
   const kindNames = new Map<number, string>(Object.entries(FrameKind).map(([name, kind]) => [kind, name]))
@@ -97,9 +99,9 @@ describe('decodeBatch errors', () => {
   })
 
   it('rejects an unknown frame kind as malformed', () => {
-    const error = decodeError([7, 1])
+    const error = decodeError([9, 1])
     assert.equal(error.reason, 'malformed')
-    assert.match(error.message, /unknown frame kind 7/)
+    assert.match(error.message, /unknown frame kind 9/)
   })
 
   it('rejects a varint cut off after its continuation byte', () => {
