@@ -16,6 +16,7 @@ import type { Config } from './config'
 import { SessionRegistry } from './comet/session-registry'
 import { CometWebSocketEndpoint } from './comet/websocket-endpoint'
 import { cometHttp } from './comet/http-endpoint'
+import { cometStream } from './comet/stream-endpoint'
 import { ChannelRouter } from './channel-router'
 import { YWebSocketEndpoint } from './compat/y-websocket'
 import { DocDirectory } from './docs/doc-directory'
@@ -65,7 +66,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     maxFrameBytes: config.maxFrameBytes,
     maxUnackedFrames: 4096,
     pollHoldMs: config.pollHoldMs,
-    transports: ['websocket', 'long-poll'],
+    transports: ['websocket', 'stream', 'long-poll'],
   })
   new ChannelRouter({ sessions, rooms, directory, logger })
   const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })
@@ -77,6 +78,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   app.silent = true
   app.use(errors(logger))
   app.use(cometHttp({ sessions, pollHoldMs: config.pollHoldMs, maxBodyBytes: config.maxFrameBytes, logger }))
+  app.use(cometStream({ sessions, logger }))
   app.use(routes({ directory, store, client }))
   const httpServer = http.createServer(app.callback())
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {

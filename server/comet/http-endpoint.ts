@@ -12,6 +12,7 @@ import { encodeBatch, FrameKind } from '../../common/comet/frame'
 import type { SessionRegistry } from './session-registry'
 import type { Session } from './session'
 import { LongPollTransport } from './transports/long-poll'
+import { StreamTransport } from './transports/stream'
 
 /** What the endpoint needs. */
 export interface CometHttpEndpointOptions {
@@ -116,9 +117,9 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
         return
       }
       const transport = session.currentTransport
-      if (!(transport instanceof LongPollTransport) || transport.closed) {
+      if (!(transport instanceof LongPollTransport || transport instanceof StreamTransport) || transport.closed) {
         // The session moved to another transport or is waiting for a resume: poll first.
-        closeBody(ctx, 409, CloseCode.Replaced, 'this session is not on long-polling; poll to resume it')
+        closeBody(ctx, 409, CloseCode.Replaced, 'this session is not on long-polling or streaming; poll or stream to resume it')
         return
       }
       const body = await readBody(ctx, maxBodyBytes)
