@@ -85,7 +85,7 @@ function start(): void {
   const awareness = new Awareness(doc)
   awareness.setLocalStateField('user', { name: identity.name, color: identity.color })
 
-  const channel = new Channel({ url: channelUrl() })
+  const channel = new Channel({ url: channelUrl(), baseUrl: location.origin })
   const provider = new CometProvider({ channel, docId, doc, awareness })
 
   const toolbar = element('toolbar', HTMLElement)

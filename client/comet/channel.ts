@@ -16,6 +16,7 @@ import { parseAdvice, parseHandshake, type Advice, type Handshake, type Transpor
 import * as limits from '../../common/limits'
 import { nextDelay, type BackoffOptions } from './backoff'
 import type { ClientTransport, TransportFactory } from './transport'
+import { LongPollTransport } from './transports/long-poll'
 import { WebSocketTransport, type WebSocketConstructor } from './transports/websocket'
 
 /** Channel states; see {@link ChannelStatus}. */
@@ -39,14 +40,47 @@ export type ChannelEvents = {
   close: (code: number, reason: string) => void
 }
 
+/** The transports a channel can choose between, in the order it tries them. */
+export type ChannelTransportName = 'websocket' | 'long-poll'
+
+/**
+ * Where a channel remembers, per server, that WebSocket failed there (the
+ * parts of the Web Storage API it uses).
+ */
+export interface TransportMemory {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+}
+
 /** Channel options. */
 export interface ChannelOptions {
   /** The WebSocket endpoint, e.g. `wss://host/comet/ws`. */
   url: string
-  /** How to open a transport. @default WebSocket to `url` */
+  /**
+   * The server's http(s) origin for long-polling, e.g. `https://host`.
+   * @default `url` with ws(s) made http(s) and the path dropped
+   */
+  baseUrl?: string
+  /**
+   * Transports to use. WebSocket first; when it fails before its first
+   * handshake the channel falls back to long-polling (PROTOCOL.md §1).
+   * @default ['websocket', 'long-poll']
+   */
+  transports?: ChannelTransportName[]
+  /** How to open a transport; when given it is the only one (no fallback). Tests use it. */
   transport?: TransportFactory
+  /** Open the named transports with these factories instead of the real ones (tests). */
+  transportFactories?: Partial<Record<ChannelTransportName, TransportFactory>>
   /** WebSocket implementation for the default transport. @default globalThis.WebSocket */
   WebSocket?: WebSocketConstructor
+  /** fetch for the long-poll transport. @default globalThis.fetch */
+  fetch?: typeof fetch
+  /**
+   * Where to remember that WebSocket failed on this server, so that the
+   * next page load starts with long-polling. `null` remembers nothing.
+   * @default globalThis.localStorage when there is one
+   */
+  memory?: TransportMemory | null
   /** Give up on a connection attempt that has not completed its handshake after this long, in ms. @default 5000 */
   connectTimeoutMs?: number
   /** Reconnect backoff, in ms. @default { baseMs: 250, maxMs: 10000 } */
@@ -62,9 +96,28 @@ interface OutboxEntry {
   payload: Uint8Array
 }
 
+/** Key under which a channel remembers the transport that works with `host`. */
+export function transportMemoryKey(host: string): string {
+  return `cometpad:transport:${host}`
+}
+
 /** See the module comment. */
 export class Channel extends ObservableV2<ChannelEvents> {
-  private readonly openTransport: TransportFactory
+  /** The `transport` option: the only transport, no fallback. */
+  private readonly fixedTransport: TransportFactory | null
+  private readonly factories: Record<ChannelTransportName, TransportFactory>
+  /** Whether WebSocket may fall back to long-polling. */
+  private readonly canFallBack: boolean
+  private readonly memory: TransportMemory | null
+  private readonly memoryKey: string | null
+  /** The transport the next connection attempt uses. */
+  private choice: ChannelTransportName
+  /** A WebSocket carried a handshake in this channel's life: its later drops never cause a fallback. */
+  private hasWebSocketWorked = false
+  /** Long-polling carried a handshake: stay on it. */
+  private hasLongPollWorked = false
+  /** On long-polling because a WebSocket attempt failed before its handshake. */
+  private isFallingBack = false
   private readonly connectTimeoutMs: number
   private readonly backoff: BackoffOptions
   private readonly random: () => number
@@ -92,17 +145,44 @@ export class Channel extends ObservableV2<ChannelEvents> {
   constructor(options: ChannelOptions) {
     super()
     const WebSocketImpl = options.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketConstructor | undefined)
-    this.openTransport =
-      options.transport ??
-      (({ resume }) => {
-        if (!WebSocketImpl) throw new Error('no WebSocket implementation available')
-        const url = new URL(options.url)
-        if (resume) {
-          url.searchParams.set('sid', resume.sid)
-          url.searchParams.set('ack', String(resume.ack))
-        }
-        return new WebSocketTransport(url.toString(), WebSocketImpl)
-      })
+    this.fixedTransport = options.transport ?? null
+    this.factories = {
+      websocket:
+        options.transportFactories?.websocket ??
+        (({ resume }) => {
+          if (!WebSocketImpl) throw new Error('no WebSocket implementation available')
+          const url = new URL(options.url)
+          if (resume) {
+            url.searchParams.set('sid', resume.sid)
+            url.searchParams.set('ack', String(resume.ack))
+          }
+          return new WebSocketTransport(url.toString(), WebSocketImpl)
+        }),
+      'long-poll':
+        options.transportFactories?.['long-poll'] ??
+        ((context) =>
+          new LongPollTransport({
+            baseUrl: options.baseUrl ?? httpOrigin(options.url),
+            context,
+            ...(options.fetch ? { fetch: options.fetch } : {}),
+          })),
+    }
+    const choices = options.transports ?? ['websocket', 'long-poll']
+    if (choices.length === 0) throw new TypeError('transports must name at least one transport')
+    this.choice = choices[0]!
+    this.canFallBack = !this.fixedTransport && this.choice === 'websocket' && choices.includes('long-poll')
+    this.memory = options.memory === undefined ? defaultMemory() : options.memory
+    const host = hostOf(options.url)
+    this.memoryKey = host === null ? null : transportMemoryKey(host)
+    if (this.canFallBack && this.recall() === 'long-poll') {
+      // WebSocket failed on this server before: do not make every page load
+      // wait for it to fail again. Seam for the upgrade probe (a later task):
+      // once long-polling is open, try a WebSocket with the same sid in the
+      // background and switch to it when it carries the resumed Hello, then
+      // forget this note on success.
+      this.choice = 'long-poll'
+      this.hasLongPollWorked = true
+    }
     this.connectTimeoutMs = options.connectTimeoutMs ?? limits.connectTimeoutMs
     this.backoff = options.backoff ?? { baseMs: limits.reconnectBaseMs, maxMs: limits.reconnectMaxMs }
     this.random = options.random ?? Math.random
@@ -166,24 +246,80 @@ export class Channel extends ObservableV2<ChannelEvents> {
     if (this.statusValue.state === 'closed') return
     this.retryTimer = null
     this.handshake = null
+    // The session resumes whatever the transport: the server knows it by sid.
     const resume = this.sid && this.advice.reconnect === 'retry' ? { sid: this.sid, ack: this.lastInSeq } : null
+    const choice = this.choice
     let transport: ClientTransport
     try {
-      transport = this.openTransport({ resume, sessionId: () => this.sid, lastReceivedSeq: () => this.lastInSeq })
+      const open = this.fixedTransport ?? this.factories[choice]
+      transport = open({ resume, sessionId: () => this.sid, lastReceivedSeq: () => this.lastInSeq })
     } catch (error) {
+      this.onFailedBeforeHandshake(choice)
       this.scheduleReconnect(`could not open a transport: ${(error as Error).message}`)
       return
     }
     this.transport = transport
     transport.on('batch', (bytes) => this.onBatch(transport, bytes))
+    transport.on('alive', () => {
+      if (transport === this.transport) this.lastHeardAt = Date.now()
+    })
     transport.on('close', (code, reason) => this.onTransportClose(transport, code, reason))
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null
       if (this.transport === transport && !this.handshake) {
+        this.onFailedBeforeHandshake(transport.name)
         this.dropTransport(CloseCode.Timeout, `no handshake within ${this.connectTimeoutMs} ms`)
         this.scheduleReconnect('connect timeout')
       }
     }, this.connectTimeoutMs)
+  }
+
+  /**
+   * A connection attempt over `name` ended before its handshake (timed out,
+   * closed, or could not be opened): decide what the next attempt uses.
+   */
+  private onFailedBeforeHandshake(name: string): void {
+    if (!this.canFallBack) return
+    if (name === 'websocket' && !this.hasWebSocketWorked) {
+      this.choice = 'long-poll'
+      this.isFallingBack = true
+    } else if (name === 'long-poll' && this.isFallingBack && !this.hasLongPollWorked) {
+      // Long-polling failed as well, so the server or the network is down
+      // rather than WebSocket blocked: try WebSocket again, or a server
+      // restart would push every client onto long-polling for good.
+      this.choice = 'websocket'
+    }
+  }
+
+  /** A handshake arrived over `name`: that transport works here. */
+  private onHandshakeOver(name: string): void {
+    if (name === 'websocket') {
+      this.hasWebSocketWorked = true
+    } else if (name === 'long-poll') {
+      // Stay on long-polling from now on; remember it for the next page
+      // load only when it is what rescued a failed WebSocket.
+      if (this.isFallingBack && !this.hasLongPollWorked) this.remember('long-poll')
+      this.hasLongPollWorked = true
+      if (this.canFallBack) this.choice = 'long-poll'
+    }
+  }
+
+  private recall(): string | null {
+    if (!this.memory || !this.memoryKey) return null
+    try {
+      return this.memory.getItem(this.memoryKey)
+    } catch {
+      return null // storage disabled (privacy mode, sandboxed frame)
+    }
+  }
+
+  private remember(value: ChannelTransportName): void {
+    if (!this.memory || !this.memoryKey) return
+    try {
+      this.memory.setItem(this.memoryKey, value)
+    } catch {
+      // Full or disabled storage: the next page load simply tries WebSocket again.
+    }
   }
 
   private onBatch(transport: ClientTransport, bytes: Uint8Array): void {
@@ -241,6 +377,8 @@ export class Channel extends ObservableV2<ChannelEvents> {
       case FrameKind.Close:
         this.onServerClose(frame.code, frame.reason)
         return
+      case FrameKind.Upgrade:
+        return // client-to-server only
       default:
         unexpectedFrame(frame)
     }
@@ -258,6 +396,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.handshake = handshake
     this.advice = handshake.advice
     this.attempt = 0
+    if (this.transport) this.onHandshakeOver(this.transport.name)
     const resumed = handshake.resumed && handshake.sid === this.sid
     if (!resumed && this.hasHadSession) {
       // A new session replacing an old one: nothing of the old one carries
@@ -294,7 +433,11 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   private onTransportClose(transport: ClientTransport, code: number, reason: string): void {
     if (transport !== this.transport) return
+    if (!this.handshake) this.onFailedBeforeHandshake(transport.name)
     this.transport = null
+    // A transport that learnt the session is gone (long-polling's 404 with
+    // no readable Close frame) says so in its code: do not resume it.
+    if (code === CloseCode.SessionUnknown || code === CloseCode.ResendWindowExceeded) this.sid = null
     if (this.advice.reconnect === 'none') {
       this.finish(code, reason)
       return
@@ -323,7 +466,13 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   private startWatchdog(handshake: Handshake): void {
     this.stopWatchdog()
-    const silentLimitMs = handshake.pingIntervalMs + handshake.pingTimeoutMs
+    let silentLimitMs = handshake.pingIntervalMs + handshake.pingTimeoutMs
+    // The server does not ping a client that holds a poll, so a quiet
+    // long-polling channel hears only the empty answer to each held poll
+    // ('alive'), every pollHoldMs: allow for that plus the usual margin.
+    if (this.transport?.name === 'long-poll') {
+      silentLimitMs = Math.max(silentLimitMs, (handshake.pollHoldMs ?? limits.pollHoldMs) + handshake.pingTimeoutMs)
+    }
     this.lastHeardAt = Date.now()
     this.watchdogTimer = setInterval(() => {
       if (Date.now() - this.lastHeardAt > silentLimitMs) {
@@ -395,6 +544,31 @@ export class Channel extends ObservableV2<ChannelEvents> {
       window.removeEventListener('online', onOnline)
       window.removeEventListener('offline', onOffline)
     })
+  }
+}
+
+/** `ws(s)://host/path` → `http(s)://host`. */
+function httpOrigin(wsUrl: string): string {
+  const url = new URL(wsUrl)
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:'
+  return url.origin
+}
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).host
+  } catch {
+    return null
+  }
+}
+
+function defaultMemory(): TransportMemory | null {
+  try {
+    // Reading `localStorage` itself throws where storage is disabled.
+    const storage = (globalThis as { localStorage?: TransportMemory }).localStorage
+    return storage ?? null
+  } catch {
+    return null
   }
 }
 

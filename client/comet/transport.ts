@@ -12,6 +12,14 @@ export type ClientTransportEvents = {
   open: () => void
   /** One inbound batch. */
   batch: (bytes: Uint8Array) => void
+  /**
+   * The server answered without frames (an empty long-poll response, a
+   * 204): proof of life for the channel's silence watchdog. A long-polling
+   * client with a held poll is never pinged (PROTOCOL.md §1 "Liveness"),
+   * so without this an idle long-poll channel would look dead. WebSocket
+   * never emits it.
+   */
+  alive: () => void
   /** The transport is gone; `wasOpen` is false when it never opened. */
   close: (code: number, reason: string, wasOpen: boolean) => void
 }

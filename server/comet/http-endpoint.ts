@@ -48,9 +48,11 @@ function sendBatch(ctx: Context, body: Uint8Array | null): void {
 }
 
 /** The session's long-poll transport, attaching a fresh one (with a Hello) when it has none. */
-function longPollOf(session: Session, ack: number): LongPollTransport {
+function longPollOf(session: Session, ack: number, isNewTransport: boolean): LongPollTransport {
   const current = session.currentTransport
-  if (current instanceof LongPollTransport && !current.closed) {
+  // `hello=1` marks the first poll of a new client transport (a reconnect):
+  // it needs a Hello even if the server still holds the old transport.
+  if (!isNewTransport && current instanceof LongPollTransport && !current.closed) {
     session.resume(ack)
     return current
   }
@@ -99,7 +101,7 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
       }
       let transport: LongPollTransport
       try {
-        transport = longPollOf(session, ack)
+        transport = longPollOf(session, ack, ctx.query.hello === '1')
       } catch (error) {
         closeBody(ctx, 400, CloseCode.BadFrame, (error as Error).message)
         return
@@ -119,7 +121,9 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
       const transport = session.currentTransport
       if (!(transport instanceof LongPollTransport || transport instanceof StreamTransport) || transport.closed) {
         // The session moved to another transport or is waiting for a resume: poll first.
-        closeBody(ctx, 409, CloseCode.Replaced, 'this session is not on long-polling or streaming; poll or stream to resume it')
+        // Not a Close: the session lives on; the client resumes it by polling.
+        ctx.status = 409
+        ctx.body = ''
         return
       }
       const body = await readBody(ctx, maxBodyBytes)

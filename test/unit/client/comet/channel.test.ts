@@ -4,19 +4,21 @@ import { ObservableV2 } from 'lib0/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { Handshake } from '../../../../common/comet/handshake'
-import { Channel, type ChannelOptions, type ChannelState } from '../../../../client/comet/channel'
+import { Channel, transportMemoryKey, type ChannelOptions, type ChannelState, type ChannelTransportName, type TransportMemory } from '../../../../client/comet/channel'
 import type { ClientTransport, ClientTransportEvents } from '../../../../client/comet/transport'
 
 type Resume = { sid: string; ack: number } | null
 
 /** A transport driven by hand: records what the channel sends, emits what the test feeds it. */
 class FakeTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
-  readonly name = 'websocket' as const
   readonly sent: Uint8Array[] = []
   readonly closes: { code: number; reason: string }[] = []
   isClosed = false
 
-  constructor(readonly resume: Resume) {
+  constructor(
+    readonly resume: Resume,
+    readonly name: ChannelTransportName = 'websocket',
+  ) {
     super()
   }
 
@@ -46,6 +48,12 @@ class FakeTransport extends ObservableV2<ClientTransportEvents> implements Clien
   drop(): void {
     this.isClosed = true
     this.emit('close', [1006, 'connection lost', true])
+  }
+
+  /** The connection fails before it carried anything (refused, blocked by a proxy). */
+  fail(code = 1006): void {
+    this.isClosed = true
+    this.emit('close', [code, 'connection failed', false])
   }
 
   frames(): Frame[] {
@@ -421,5 +429,220 @@ describe('Channel ending', () => {
     assert.equal(closes.length, 1)
     mock.timers.runAll()
     assert.equal(transports.length, 1)
+  })
+})
+
+/** A Map standing in for localStorage. */
+class MemoryStorage implements TransportMemory {
+  readonly items = new Map<string, string>()
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value)
+  }
+}
+
+/** A channel with both transports faked: every attempt is recorded with the transport it used. */
+function setupFallback(options: Partial<ChannelOptions> = {}) {
+  const memory = new MemoryStorage()
+  const attempts: FakeTransport[] = []
+  const factory = (name: ChannelTransportName) => (context: { resume: Resume }) => {
+    const transport = new FakeTransport(context.resume, name)
+    attempts.push(transport)
+    return transport
+  }
+  const channel = new Channel({
+    url: 'ws://pad.example:8080/comet/ws',
+    transportFactories: { websocket: factory('websocket'), 'long-poll': factory('long-poll') },
+    memory,
+    connectTimeoutMs: 100,
+    backoff: { baseMs: 1, maxMs: 5 },
+    random: () => 0,
+    ...options,
+  })
+  channels.push(channel)
+  const current = (): FakeTransport => {
+    const transport = attempts.at(-1)
+    assert.ok(transport, 'the channel opened a transport')
+    return transport
+  }
+  const names = () => attempts.map((transport) => transport.name)
+  return { channel, attempts, current, names, memory }
+}
+
+const memoryKey = transportMemoryKey('pad.example:8080')
+
+describe('Channel transport fallback', () => {
+  it('tries WebSocket first', () => {
+    const { names, channel } = setupFallback()
+    assert.deepEqual(names(), ['websocket'])
+    assert.equal(channel.status.transport, null)
+  })
+
+  it('falls back to long-polling when WebSocket sends no handshake within connectTimeoutMs, and remembers it', () => {
+    const { channel, current, attempts, names, memory } = setupFallback()
+    mock.timers.tick(99)
+    assert.deepEqual(names(), ['websocket'])
+    mock.timers.tick(1)
+    assert.deepEqual(
+      attempts[0]?.closes.map((c) => c.code),
+      [CloseCode.Timeout],
+    )
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'long-poll'])
+    assert.equal(memory.items.size, 0, 'nothing is remembered before long-polling proves itself')
+    current().handshake({ sid: 'lp' })
+    assert.deepEqual(channel.status, { state: 'open', transport: 'long-poll' })
+    assert.equal(memory.getItem(memoryKey), 'long-poll')
+  })
+
+  it('falls back to long-polling when WebSocket closes before carrying a frame', () => {
+    const { channel, current, names } = setupFallback()
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'long-poll'])
+    current().handshake()
+    assert.equal(channel.status.transport, 'long-poll')
+  })
+
+  it('stays on long-polling once it worked: a later drop reconnects over long-polling and resumes', () => {
+    const { current, attempts, names } = setupFallback()
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    current().handshake({ sid: 'lp' })
+    current().deliver(data(1, 1))
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'long-poll', 'long-poll', 'long-poll'])
+    assert.deepEqual(attempts[2]?.resume, { sid: 'lp', ack: 1 })
+  })
+
+  it('does not fall back when a WebSocket that worked drops: it reconnects over WebSocket, even if that attempt fails', async () => {
+    const { channel, current, attempts, names, memory } = setupFallback()
+    current().handshake({ sid: 'ws' })
+    current().deliver(data(1, 1))
+    await turn()
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'websocket'])
+    assert.deepEqual(attempts[1]?.resume, { sid: 'ws', ack: 1 })
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    mock.timers.tick(100) // this attempt times out too
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'websocket', 'websocket', 'websocket'])
+    current().handshake({ sid: 'ws', resumed: true, ack: 0 })
+    assert.deepEqual(channel.status, { state: 'open', transport: 'websocket' })
+    assert.equal(memory.items.size, 0)
+  })
+
+  it('tries WebSocket again when long-polling fails as well (the server is down, not WebSocket blocked)', () => {
+    const { current, names, memory } = setupFallback()
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'long-poll', 'websocket'])
+    current().handshake()
+    assert.equal(memory.items.size, 0)
+  })
+
+  it('falls back when the WebSocket transport cannot even be created', () => {
+    const attempts: ChannelTransportName[] = []
+    const channel = new Channel({
+      url: 'ws://pad.example:8080/comet/ws',
+      transportFactories: {
+        websocket: () => {
+          attempts.push('websocket')
+          throw new Error('no WebSocket here')
+        },
+        'long-poll': ({ resume }) => {
+          attempts.push('long-poll')
+          return new FakeTransport(resume, 'long-poll')
+        },
+      },
+      memory: null,
+      backoff: { baseMs: 1, maxMs: 5 },
+      random: () => 0,
+    })
+    channels.push(channel)
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(attempts, ['websocket', 'long-poll'])
+  })
+
+  it('starts with long-polling when WebSocket failed on this server before', () => {
+    const memory = new MemoryStorage()
+    memory.setItem(memoryKey, 'long-poll')
+    const { names, current } = setupFallback({ memory })
+    assert.deepEqual(names(), ['long-poll'])
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['long-poll', 'long-poll'])
+  })
+
+  it('ignores what another server remembered, and storage that throws', () => {
+    const other = new MemoryStorage()
+    other.setItem(transportMemoryKey('elsewhere:80'), 'long-poll')
+    assert.deepEqual(setupFallback({ memory: other }).names(), ['websocket'])
+    const broken: TransportMemory = {
+      getItem: () => {
+        throw new Error('SecurityError')
+      },
+      setItem: () => {
+        throw new Error('QuotaExceededError')
+      },
+    }
+    const { current } = setupFallback({ memory: broken })
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.doesNotThrow(() => current().handshake())
+  })
+
+  it('never falls back with transports: ["websocket"]', () => {
+    const { current, names } = setupFallback({ transports: ['websocket'] })
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'websocket'])
+  })
+
+  it('uses only long-polling with transports: ["long-poll"]', () => {
+    const { channel, current, names } = setupFallback({ transports: ['long-poll'] })
+    assert.deepEqual(names(), ['long-poll'])
+    current().handshake()
+    assert.equal(channel.status.transport, 'long-poll')
+  })
+
+  it('never falls back with a single transport factory', () => {
+    const { current, transports } = setup()
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+})
+
+describe('Channel over long-polling', () => {
+  it('counts an empty poll answer (alive) as hearing from the server and allows for pollHoldMs', () => {
+    const { current, attempts } = setupFallback({ transports: ['long-poll'] })
+    current().handshake({ pingIntervalMs: 1_000, pingTimeoutMs: 1_000, pollHoldMs: 3_000 })
+    mock.timers.tick(3_900)
+    current().emit('alive', [])
+    mock.timers.tick(3_900)
+    assert.equal(attempts[0]?.closes.length, 0, 'alive at 3.9 s, then 3.9 s < pollHoldMs + pingTimeoutMs of silence')
+    mock.timers.tick(1_100)
+    assert.deepEqual(
+      attempts[0]?.closes.map((c) => c.code),
+      [CloseCode.Timeout],
+    )
+  })
+
+  it('does not resume a session the transport reported unknown', () => {
+    const { current, attempts } = setupFallback({ transports: ['long-poll'] })
+    current().handshake({ sid: 'gone' })
+    current().fail(CloseCode.SessionUnknown)
+    mock.timers.tick(reconnectDelayMs)
+    assert.equal(attempts[1]?.resume, null)
   })
 })
