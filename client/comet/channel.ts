@@ -17,6 +17,7 @@ import * as limits from '../../common/limits'
 import { nextDelay, type BackoffOptions } from './backoff'
 import type { ClientTransport, TransportFactory } from './transport'
 import { LongPollTransport } from './transports/long-poll'
+import { StreamTransport } from './transports/stream'
 import { WebSocketTransport, type WebSocketConstructor } from './transports/websocket'
 
 /** Channel states; see {@link ChannelStatus}. */
@@ -41,7 +42,7 @@ export type ChannelEvents = {
 }
 
 /** The transports a channel can choose between, in the order it tries them. */
-export type ChannelTransportName = 'websocket' | 'long-poll'
+export type ChannelTransportName = 'websocket' | 'stream' | 'long-poll'
 
 /**
  * Where a channel remembers, per server, that WebSocket failed there (the
@@ -106,17 +107,17 @@ export class Channel extends ObservableV2<ChannelEvents> {
   /** The `transport` option: the only transport, no fallback. */
   private readonly fixedTransport: TransportFactory | null
   private readonly factories: Record<ChannelTransportName, TransportFactory>
-  /** Whether WebSocket may fall back to long-polling. */
+  /** The transports to try, best first (the fallback ladder). */
+  private readonly ladder: ChannelTransportName[]
+  /** Whether a failing transport may fall back to the next one. */
   private readonly canFallBack: boolean
+  /** Transports that carried a handshake in this channel's life: their later drops never cause a fallback. */
+  private readonly worked = new Set<ChannelTransportName>()
   private readonly memory: TransportMemory | null
   private readonly memoryKey: string | null
   /** The transport the next connection attempt uses. */
   private choice: ChannelTransportName
-  /** A WebSocket carried a handshake in this channel's life: its later drops never cause a fallback. */
-  private hasWebSocketWorked = false
-  /** Long-polling carried a handshake: stay on it. */
-  private hasLongPollWorked = false
-  /** On long-polling because a WebSocket attempt failed before its handshake. */
+  /** Below the first rung because a better transport failed before its handshake. */
   private isFallingBack = false
   private readonly connectTimeoutMs: number
   private readonly backoff: BackoffOptions
@@ -166,22 +167,32 @@ export class Channel extends ObservableV2<ChannelEvents> {
             context,
             ...(options.fetch ? { fetch: options.fetch } : {}),
           })),
+      stream:
+        options.transportFactories?.stream ??
+        ((context) =>
+          new StreamTransport({
+            baseUrl: options.baseUrl ?? httpOrigin(options.url),
+            context,
+            ...(options.fetch ? { fetch: options.fetch } : {}),
+          })),
     }
-    const choices = options.transports ?? ['websocket', 'long-poll']
+    const choices = options.transports ?? ['websocket', 'stream', 'long-poll']
     if (choices.length === 0) throw new TypeError('transports must name at least one transport')
+    this.ladder = [...choices]
     this.choice = choices[0]!
-    this.canFallBack = !this.fixedTransport && this.choice === 'websocket' && choices.includes('long-poll')
+    this.canFallBack = !this.fixedTransport && choices.length > 1
     this.memory = options.memory === undefined ? defaultMemory() : options.memory
     const host = hostOf(options.url)
     this.memoryKey = host === null ? null : transportMemoryKey(host)
-    if (this.canFallBack && this.recall() === 'long-poll') {
-      // WebSocket failed on this server before: do not make every page load
-      // wait for it to fail again. Seam for the upgrade probe (a later task):
-      // once long-polling is open, try a WebSocket with the same sid in the
-      // background and switch to it when it carries the resumed Hello, then
-      // forget this note on success.
-      this.choice = 'long-poll'
-      this.hasLongPollWorked = true
+    const remembered = this.recall()
+    if (this.canFallBack && remembered !== null && remembered !== this.ladder[0] && this.ladder.includes(remembered as ChannelTransportName)) {
+      // A better transport failed on this server before: do not make every
+      // page load wait for it to fail again. (Seam for the upgrade probe:
+      // once this transport is open, try a WebSocket with the same sid in
+      // the background, switch when it carries the resumed Hello, and
+      // forget this note.)
+      this.choice = remembered as ChannelTransportName
+      this.worked.add(this.choice)
     }
     this.connectTimeoutMs = options.connectTimeoutMs ?? limits.connectTimeoutMs
     this.backoff = options.backoff ?? { baseMs: limits.reconnectBaseMs, maxMs: limits.reconnectMaxMs }
@@ -276,32 +287,33 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   /**
    * A connection attempt over `name` ended before its handshake (timed out,
-   * closed, or could not be opened): decide what the next attempt uses.
+   * closed, held back by a buffering proxy, or could not be opened): the
+   * next attempt uses the next transport down the ladder.
    */
   private onFailedBeforeHandshake(name: string): void {
     if (!this.canFallBack) return
-    if (name === 'websocket' && !this.hasWebSocketWorked) {
-      this.choice = 'long-poll'
+    const rung = this.ladder.indexOf(name as ChannelTransportName)
+    if (rung < 0 || this.worked.has(name as ChannelTransportName)) return
+    if (rung + 1 < this.ladder.length) {
+      this.choice = this.ladder[rung + 1]!
       this.isFallingBack = true
-    } else if (name === 'long-poll' && this.isFallingBack && !this.hasLongPollWorked) {
-      // Long-polling failed as well, so the server or the network is down
-      // rather than WebSocket blocked: try WebSocket again, or a server
-      // restart would push every client onto long-polling for good.
-      this.choice = 'websocket'
+    } else if (this.isFallingBack && this.worked.size === 0) {
+      // Every transport failed, so the server or the network is down rather
+      // than WebSocket blocked: start from the top again, or a server
+      // restart would push every client down the ladder for good.
+      this.choice = this.ladder[0]!
+      this.isFallingBack = false
     }
   }
 
-  /** A handshake arrived over `name`: that transport works here. */
+  /** A handshake arrived over `name`: that transport works here; stay on it. */
   private onHandshakeOver(name: string): void {
-    if (name === 'websocket') {
-      this.hasWebSocketWorked = true
-    } else if (name === 'long-poll') {
-      // Stay on long-polling from now on; remember it for the next page
-      // load only when it is what rescued a failed WebSocket.
-      if (this.isFallingBack && !this.hasLongPollWorked) this.remember('long-poll')
-      this.hasLongPollWorked = true
-      if (this.canFallBack) this.choice = 'long-poll'
-    }
+    const transport = name as ChannelTransportName
+    if (!this.ladder.includes(transport)) return
+    // Remember it for the next page load only when it rescued a better transport that failed.
+    if (this.isFallingBack && !this.worked.has(transport)) this.remember(transport)
+    this.worked.add(transport)
+    if (this.canFallBack) this.choice = transport
   }
 
   private recall(): string | null {

@@ -31,7 +31,9 @@ describe('long-polling in real browsers', () => {
   before(async () => {
     // A short connect timeout keeps the fallback quick; the default is 5 s.
     server = await startServer({ pingIntervalMs: 2_000, pingTimeoutMs: 2_000, sessionGraceMs: 2_000 })
-    proxy = await startFaultProxy(Number(new URL(server.url).port), { refuseWebSocket: true })
+    // Refuses WebSocket upgrades and buffers streamed responses, like many
+    // corporate proxies: only long-polling gets through.
+    proxy = await startFaultProxy(Number(new URL(server.url).port), { refuseWebSocket: true, bufferStreams: true })
     browser = await launchBrowser()
   })
   after(async () => {

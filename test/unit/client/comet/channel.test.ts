@@ -454,7 +454,9 @@ function setupFallback(options: Partial<ChannelOptions> = {}) {
   }
   const channel = new Channel({
     url: 'ws://pad.example:8080/comet/ws',
-    transportFactories: { websocket: factory('websocket'), 'long-poll': factory('long-poll') },
+    transportFactories: { websocket: factory('websocket'), stream: factory('stream'), 'long-poll': factory('long-poll') },
+    // The WebSocket → long-polling rungs; the three-rung ladder has its own tests below.
+    transports: ['websocket', 'long-poll'],
     memory,
     connectTimeoutMs: 100,
     backoff: { baseMs: 1, maxMs: 5 },
@@ -564,6 +566,7 @@ describe('Channel transport fallback', () => {
           return new FakeTransport(resume, 'long-poll')
         },
       },
+      transports: ['websocket', 'long-poll'],
       memory: null,
       backoff: { baseMs: 1, maxMs: 5 },
       random: () => 0,
@@ -644,5 +647,40 @@ describe('Channel over long-polling', () => {
     current().fail(CloseCode.SessionUnknown)
     mock.timers.tick(reconnectDelayMs)
     assert.equal(attempts[1]?.resume, null)
+  })
+})
+
+describe('Channel fallback ladder: WebSocket → streaming → long-polling', () => {
+  it('falls from WebSocket to streaming, and from a buffered stream to long-polling, remembering the last', () => {
+    const { channel, current, names, memory } = setupFallback({ transports: ['websocket', 'stream', 'long-poll'] })
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'stream'])
+    current().fail() // a buffering proxy holds the stream back: it closes before its handshake
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'stream', 'long-poll'])
+    current().handshake({ sid: 'lp' })
+    assert.deepEqual(channel.status, { state: 'open', transport: 'long-poll' })
+    assert.equal(memory.getItem(memoryKey), 'long-poll')
+  })
+
+  it('stays on streaming once it worked', () => {
+    const { current, names, memory } = setupFallback({ transports: ['websocket', 'stream', 'long-poll'] })
+    current().fail()
+    mock.timers.tick(reconnectDelayMs)
+    current().handshake({ sid: 's' })
+    assert.equal(memory.getItem(memoryKey), 'stream')
+    current().drop()
+    mock.timers.tick(reconnectDelayMs)
+    assert.deepEqual(names(), ['websocket', 'stream', 'stream'])
+  })
+
+  it('starts from the top again when every transport failed (the server is down)', () => {
+    const { current, names } = setupFallback({ transports: ['websocket', 'stream', 'long-poll'] })
+    for (let i = 0; i < 3; i++) {
+      current().fail()
+      mock.timers.tick(reconnectDelayMs * 4)
+    }
+    assert.deepEqual(names(), ['websocket', 'stream', 'long-poll', 'websocket'])
   })
 })
