@@ -88,6 +88,12 @@ export interface ChannelOptions {
   backoff?: BackoffOptions
   /** Random source for jitter (tests pass a seeded one). @default Math.random */
   random?: () => number
+  /**
+   * While on streaming or long-polling, probe WebSocket in the background
+   * this long after connecting (then with backoff up to a minute), and move
+   * the session there when it works (PROTOCOL.md §5). @default 3000
+   */
+  upgradeProbeDelayMs?: number
   /** Show "offline" after this many failed attempts in a row. @default 3 */
   offlineAfterAttempts?: number
 }
@@ -142,6 +148,10 @@ export class Channel extends ObservableV2<ChannelEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private watchdogTimer: ReturnType<typeof setInterval> | null = null
   private readonly cleanups: (() => void)[] = []
+  private readonly upgradeProbeDelayMs: number
+  private probeTimer: ReturnType<typeof setTimeout> | null = null
+  private probeAttempt = 0
+  private probing: ClientTransport | null = null
 
   constructor(options: ChannelOptions) {
     super()
@@ -150,13 +160,14 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.factories = {
       websocket:
         options.transportFactories?.websocket ??
-        (({ resume }) => {
+        (({ resume, probe }) => {
           if (!WebSocketImpl) throw new Error('no WebSocket implementation available')
           const url = new URL(options.url)
           if (resume) {
             url.searchParams.set('sid', resume.sid)
             url.searchParams.set('ack', String(resume.ack))
           }
+          if (probe) url.searchParams.set('probe', '1')
           return new WebSocketTransport(url.toString(), WebSocketImpl)
         }),
       'long-poll':
@@ -198,6 +209,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.backoff = options.backoff ?? { baseMs: limits.reconnectBaseMs, maxMs: limits.reconnectMaxMs }
     this.random = options.random ?? Math.random
     this.offlineAfterAttempts = options.offlineAfterAttempts ?? 3
+    this.upgradeProbeDelayMs = options.upgradeProbeDelayMs ?? 3_000
     this.listenToNetwork()
     this.connect()
   }
@@ -430,6 +442,96 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.setStatus({ state: 'open', transport: this.transport?.name ?? null })
     this.emit('open', [{ resumed, sid: handshake.sid }])
     this.flush()
+    this.scheduleUpgradeProbe()
+  }
+
+  // --- Upgrade back to WebSocket: probe → pause → switch (PROTOCOL.md §5) ---
+
+  private scheduleUpgradeProbe(): void {
+    if (this.probeTimer || this.probing || this.fixedTransport) return
+    const current = this.transport?.name
+    if (!current || current === 'websocket' || this.ladder[0] !== 'websocket') return
+    if (!this.handshake?.transports.includes('websocket')) return
+    const delayMs = nextDelay(this.probeAttempt++, this.upgradeProbeDelayMs, { baseMs: this.upgradeProbeDelayMs, maxMs: 60_000 }, this.random)
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null
+      this.startUpgradeProbe()
+    }, delayMs)
+  }
+
+  private startUpgradeProbe(): void {
+    if (!this.sid || !this.handshake || this.statusValue.state !== 'open' || this.transport?.name === 'websocket') return
+    let probe: ClientTransport
+    try {
+      probe = this.factories.websocket({ resume: { sid: this.sid, ack: this.lastInSeq }, probe: true, sessionId: () => this.sid, lastReceivedSeq: () => this.lastInSeq })
+    } catch {
+      this.scheduleUpgradeProbe()
+      return
+    }
+    this.probing = probe
+    const giveUp = (why: string) => {
+      if (this.probing !== probe) return
+      this.probing = null
+      clearTimeout(timer)
+      probe.close(CloseCode.Normal, why)
+      this.scheduleUpgradeProbe()
+    }
+    const timer = setTimeout(() => giveUp('probe timed out'), this.connectTimeoutMs)
+    probe.on('open', () => probe.send(encodeBatch([{ kind: FrameKind.Ping, nonce: 0 }])))
+    const onProbeClose = () => giveUp('probe closed')
+    probe.on('close', onProbeClose)
+    probe.on('batch', (bytes) => {
+      if (this.probing !== probe) return
+      let frames: Frame[]
+      try {
+        frames = decodeBatch(bytes, limits.maxFrameBytes)
+      } catch {
+        giveUp('malformed probe answer')
+        return
+      }
+      if (!frames.some((frame) => frame.kind === FrameKind.Pong && frame.nonce === 0)) {
+        giveUp('unexpected probe answer')
+        return
+      }
+      clearTimeout(timer)
+      this.probing = null
+      probe.off('close', onProbeClose)
+      this.probeAttempt = 0
+      this.switchTo(probe)
+    })
+  }
+
+  // Pause: stop using the old transport at once (its held poll and any POST
+  // in flight are abandoned; the server ignores a late POST on a replaced
+  // transport, and resends every frame we have not acknowledged). Switch:
+  // Upgrade{ack} over the WebSocket; its Hello resumes the session there.
+  private switchTo(probe: ClientTransport): void {
+    const old = this.transport
+    this.transport = null
+    this.handshake = null
+    old?.close(CloseCode.Replaced, 'upgraded to WebSocket')
+    this.transport = probe
+    probe.on('batch', (bytes) => this.onBatch(probe, bytes))
+    probe.on('alive', () => {
+      if (probe === this.transport) this.lastHeardAt = Date.now()
+    })
+    probe.on('close', (code, reason) => this.onTransportClose(probe, code, reason))
+    probe.send(encodeBatch([{ kind: FrameKind.Upgrade, ack: this.lastInSeq }]))
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null
+      if (this.transport === probe && !this.handshake) {
+        this.dropTransport(CloseCode.Timeout, `no handshake within ${this.connectTimeoutMs} ms after the upgrade`)
+        this.scheduleReconnect('upgrade timeout')
+      }
+    }, this.connectTimeoutMs)
+  }
+
+  private stopUpgradeProbe(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer)
+    this.probeTimer = null
+    const probe = this.probing
+    this.probing = null
+    probe?.close(CloseCode.Normal, 'probe cancelled')
   }
 
   private onServerClose(code: number, reason: string): void {
@@ -459,6 +561,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   private scheduleReconnect(_reason: string): void {
     if (this.statusValue.state === 'closed' || this.retryTimer) return
+    this.stopUpgradeProbe()
     this.stopWatchdog()
     const isOffline = typeof navigator !== 'undefined' && navigator.onLine === false
     const state: ChannelState = isOffline || this.attempt >= this.offlineAfterAttempts ? 'offline' : 'reconnecting'
@@ -535,6 +638,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   private finish(code: number, reason: string): void {
     if (this.statusValue.state === 'closed') return
+    this.stopUpgradeProbe()
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = null
     this.stopWatchdog()

@@ -45,6 +45,11 @@ export interface TransportContext {
   sessionId(): string | null
   /** The highest downstream Data seq the channel has applied. */
   lastReceivedSeq(): number
+  /**
+   * Open an upgrade probe for the session in `resume` (WebSocket only,
+   * PROTOCOL.md §5): the server answers Ping and waits for Upgrade.
+   */
+  probe?: boolean
 }
 
 /** Opens a transport to the server. */
