@@ -85,4 +85,27 @@ describe('long-polling in real browsers', () => {
     await direct.page.locator('.remote-cursor-label', { hasText: 'Paul Polling' }).waitFor({ state: 'detached', timeout: 10_000 })
     await direct.page.locator('#presence .presence-user[data-name="Paul Polling"]').waitFor({ state: 'detached', timeout: 10_000 })
   })
+
+  it('behind a proxy that refuses WebSocket but passes streams, uses HTTP streaming and says so', async () => {
+    const streamingProxy = await startFaultProxy(Number(new URL(server.url).port), { refuseWebSocket: true })
+    try {
+      const docId = await server.directory.create()
+      const link = `${streamingProxy.url}/d/${docId}`
+      const sam = await openAs(browser, link, { name: 'Sam Stream', color: '#8e24aa' })
+      const direct = await openAs(browser, `${server.url}/d/${docId}`, { name: 'Dora Direct', color: '#00897b' })
+      contexts.push(sam.context, direct.context)
+      await sam.page.locator('#status[data-transport="stream"]').waitFor({ timeout: 20_000 })
+      assert.match((await sam.page.locator('#status').textContent()) ?? '', /Streaming/)
+      await sam.page.locator('.ProseMirror').click()
+      await sam.page.keyboard.type('streamed words')
+      await direct.page.locator('.ProseMirror', { hasText: 'streamed words' }).waitFor({ timeout: 10_000 })
+      await direct.page.locator('.ProseMirror').click()
+      await direct.page.keyboard.press('End')
+      await direct.page.keyboard.type(' and a reply')
+      await sam.page.locator('.ProseMirror', { hasText: 'streamed words and a reply' }).waitFor({ timeout: 10_000 })
+      await sam.page.locator('.remote-cursor-label', { hasText: 'Dora Direct' }).waitFor({ timeout: 10_000 })
+    } finally {
+      await streamingProxy.close()
+    }
+  })
 })
