@@ -20,13 +20,14 @@ import { ObservableV2 } from 'lib0/observable'
 import { CloseCode } from '../../../common/close-codes'
 import { FrameKind } from '../../../common/comet/frame'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
+import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, isBatchResponse } from './uploader'
 
 /**
  * The close code this transport reports when the network failed (a
  * request rejected, retries exhausted), as a browser WebSocket reports an
  * abnormal closure. Never sent on the wire.
  */
-export const AbnormalClosure = 1006
+export { AbnormalClosure } from './uploader'
 
 /** Options of a {@link LongPollTransport}. */
 export interface LongPollTransportOptions {
@@ -42,7 +43,6 @@ export interface LongPollTransportOptions {
   sendRetryDelayMs?: number
 }
 
-const batchType = 'application/octet-stream'
 
 /**
  * Query parameter on the first poll of a resuming connection: "this is a
@@ -55,7 +55,6 @@ const batchType = 'application/octet-stream'
  */
 export const helloParam = 'hello'
 // Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
-const keepaliveMaxBytes = 60 * 1024
 
 /** A {@link ClientTransport} over HTTP long-polling. */
 export class LongPollTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
@@ -63,23 +62,16 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
   private readonly baseUrl: string
   private readonly context: TransportContext
   private readonly fetchImpl: typeof fetch
-  private readonly sendRetries: number
-  private readonly sendRetryDelayMs: number
   private readonly pollAbort = new AbortController()
-  private readonly sendAbort = new AbortController()
   private isOpen = false
-  private isClosed = false
+  private closed = false
+  private readonly uploader: Uploader
   /**
    * Set by a normal close (the channel said goodbye): the batches already
    * handed to `send` — the last Data and the Close frame — still go out,
    * once each and silently, then the transport is done.
    */
-  private isDraining = false
   /** Batches waiting for the POST in flight to finish. */
-  private readonly outbox: Uint8Array[] = []
-  private isSending = false
-  private retryTimer: ReturnType<typeof setTimeout> | null = null
-  private endRetryWait: (() => void) | null = null
 
   constructor(options: LongPollTransportOptions) {
     super()
@@ -87,34 +79,55 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
     this.context = options.context
     // Called through a closure: a browser's fetch throws "Illegal invocation" when called as another object's method.
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-    this.sendRetries = options.sendRetries ?? 3
-    this.sendRetryDelayMs = options.sendRetryDelayMs ?? 250
+    this.uploader = new Uploader({
+      baseUrl: this.baseUrl,
+      context: this.context,
+      fetch: this.fetchImpl,
+      host: this,
+      ...(options.sendRetries !== undefined ? { retries: options.sendRetries } : {}),
+      ...(options.sendRetryDelayMs !== undefined ? { retryDelayMs: options.sendRetryDelayMs } : {}),
+    })
     // The first event is emitted only after fetch resolves, so the caller
     // has attached its listeners by then.
     void this.pollLoop()
   }
 
   send(batch: Uint8Array): void {
-    if (this.isClosed) return
-    this.outbox.push(batch)
-    void this.sendLoop()
+    if (!this.isClosed) this.uploader.send(batch)
+  }
+
+  /** For the uploader: upstream may go once the transport is open. */
+  get isReady(): boolean {
+    return this.isOpen
+  }
+
+  /** Whether the transport is closed. */
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** For the uploader: a POST's answer piggybacks downstream frames. */
+  onReply(body: Uint8Array): void {
+    this.deliver(body)
+  }
+
+  /** For the uploader: a POST refused with a 4xx. */
+  onRefused(response: Response, body: Uint8Array): void {
+    this.onErrorResponse('send', response, body)
+  }
+
+  /** For the uploader: every retry of a POST failed. */
+  onFailed(reason: string): void {
+    this.close(AbnormalClosure, reason)
   }
 
   close(code: number, reason: string): void {
-    if (this.isClosed) return
-    this.isClosed = true
+    if (this.closed) return
+    this.closed = true
     // A held poll must not keep the connection (and the server's proof of
     // life for this session) around after the channel moved on.
     this.pollAbort.abort()
-    if (code === CloseCode.Normal && this.outbox.length + (this.isSending ? 1 : 0) > 0) {
-      this.isDraining = true
-      this.endRetryWait?.()
-    } else {
-      this.sendAbort.abort()
-      this.outbox.length = 0
-      if (this.retryTimer) clearTimeout(this.retryTimer)
-      this.retryTimer = null
-    }
+    this.uploader.finish(code === CloseCode.Normal)
     this.emit('close', [code, reason, this.isOpen])
   }
 
@@ -140,7 +153,7 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
         response = await this.fetchImpl(url, { method: 'GET', cache: 'no-store', credentials: 'same-origin', signal: this.pollAbort.signal })
         body = new Uint8Array(await response.arrayBuffer())
       } catch (error) {
-        this.close(AbnormalClosure, `poll failed: ${describe(error)}`)
+        this.close(AbnormalClosure, `poll failed: ${describeError(error)}`)
         return
       }
       if (this.isClosed) return
@@ -168,80 +181,8 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
       // the Data in it now, so the next poll carries the new sid and ack.
       this.deliver(body)
       // Sends queued before the session id was known can leave now.
-      void this.sendLoop()
+      this.uploader.kick()
     }
-  }
-
-  private async sendLoop(): Promise<void> {
-    if (this.isSending) return
-    this.isSending = true
-    try {
-      while (this.outbox.length > 0 && (!this.isClosed || this.isDraining)) {
-        const sid = this.context.sessionId()
-        // Upstream frames belong to a session: wait for the Hello.
-        if (!this.isOpen || sid === null) return
-        const body = concat(this.outbox.splice(0))
-        if (!(await this.post(sid, body))) return
-      }
-    } finally {
-      this.isSending = false
-    }
-  }
-
-  /** POST one batch, retrying network failures; false when the transport is done. */
-  private async post(sid: string, body: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    const url = new URL(`${this.baseUrl}/comet/send`)
-    url.searchParams.set('sid', sid)
-    for (let attempt = 0; ; attempt++) {
-      let failure: string
-      try {
-        const response = await this.fetchImpl(url, {
-          method: 'POST',
-          headers: { 'Content-Type': batchType },
-          body,
-          cache: 'no-store',
-          credentials: 'same-origin',
-          signal: this.sendAbort.signal,
-          // A goodbye sent while the page unloads must outlive the page.
-          keepalive: this.isDraining && body.byteLength <= keepaliveMaxBytes,
-        })
-        const reply = new Uint8Array(await response.arrayBuffer())
-        if (this.isClosed) return this.isDraining
-        if (response.ok) {
-          this.deliver(reply)
-          return !this.isClosed
-        }
-        if (response.status < 500) {
-          this.onErrorResponse('send', response, reply)
-          return false
-        }
-        failure = `HTTP ${response.status}`
-      } catch (error) {
-        failure = describe(error)
-      }
-      // A normal close sends its goodbye once; nobody waits for a retry.
-      if (this.isClosed) return false
-      if (attempt >= this.sendRetries) {
-        this.close(AbnormalClosure, `send failed ${attempt + 1} times: ${failure}`)
-        return false
-      }
-      // Resending the same bytes is harmless: the server drops Data frames whose seq it already has.
-      await this.waitBeforeRetry(this.sendRetryDelayMs * 2 ** attempt)
-      if (this.isClosed && !this.isDraining) return false
-    }
-  }
-
-  private waitBeforeRetry(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const end = () => {
-        if (this.retryTimer) clearTimeout(this.retryTimer)
-        this.retryTimer = null
-        this.endRetryWait = null
-        resolve()
-      }
-      this.endRetryWait = end
-      this.retryTimer = setTimeout(end, ms)
-    })
   }
 
   private deliver(body: Uint8Array): void {
@@ -261,44 +202,15 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
    */
   private onErrorResponse(what: 'poll' | 'send', response: Response, body: Uint8Array): void {
     const { status } = response
-    const type = response.headers.get('content-type')
-    const isBatch = type === null || type.startsWith(batchType)
+    const isBatch = isBatchResponse(response)
     const endsSession = status === 400 || status === 404 || status === 413
     if (endsSession && isBatch && body.byteLength > 0) this.emit('batch', [body])
     if (this.isClosed) return
-    const code =
-      status === 404
-        ? CloseCode.SessionUnknown
-        : status === 400
-          ? CloseCode.BadFrame
-          : status === 413
-            ? CloseCode.TooLarge
-            : status === 409
-              ? CloseCode.Replaced
-              : CloseCode.InternalError
-    this.close(code, `${what} answered HTTP ${status}`)
+    this.close(closeCodeForStatus(status), `${what} answered HTTP ${status}`)
   }
 
   private currentSession(): { sid: string; ack: number } | null {
     const sid = this.context.sessionId()
     return sid === null ? null : { sid, ack: this.context.lastReceivedSeq() }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0
-  for (const chunk of chunks) length += chunk.byteLength
-  const bytes = new Uint8Array(length)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error)
-  const cause = (error as { cause?: unknown }).cause
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
 }

@@ -31,12 +31,13 @@
 import { ObservableV2 } from 'lib0/observable'
 import { CloseCode } from '../../../common/close-codes'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
+import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, isBatchResponse } from './uploader'
 
 /**
  * The close code this transport reports when the network failed, as a
  * browser WebSocket reports an abnormal closure. Never sent on the wire.
  */
-export const AbnormalClosure = 1006
+export { AbnormalClosure } from './uploader'
 
 /** The word every close reason for a buffered stream contains (the channel falls back to long-polling on it). */
 export const bufferedReason = 'buffered'
@@ -142,9 +143,7 @@ export interface StreamTransportOptions {
   maxRecordBytes?: number
 }
 
-const batchType = 'application/octet-stream'
 // Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
-const keepaliveMaxBytes = 60 * 1024
 
 /** A {@link ClientTransport} over HTTP streaming; see the module comment. */
 export class StreamTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
@@ -154,23 +153,16 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
   private readonly fetchImpl: typeof fetch
   private readonly firstByteTimeoutMs: number
   private readonly deadAfterMs: number
-  private readonly sendRetries: number
-  private readonly sendRetryDelayMs: number
   private readonly maxRecordBytes: number
   private readonly streamAbort = new AbortController()
-  private readonly sendAbort = new AbortController()
   private isOpen = false
-  private isClosed = false
+  private closed = false
+  private readonly uploader: Uploader
   /** Set by a normal close: batches already handed to `send` (the goodbye) still go out, once each. */
-  private isDraining = false
   private firstByteTimer: ReturnType<typeof setTimeout> | null = null
   private deadTimer: ReturnType<typeof setTimeout> | null = null
   private lastRecordAt = 0
   /** Batches waiting for the POST in flight to finish. */
-  private readonly outbox: Uint8Array[] = []
-  private isSending = false
-  private retryTimer: ReturnType<typeof setTimeout> | null = null
-  private endRetryWait: (() => void) | null = null
 
   constructor(options: StreamTransportOptions) {
     super()
@@ -180,8 +172,14 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.firstByteTimeoutMs = options.firstByteTimeoutMs ?? 4_000
     this.deadAfterMs = (options.heartbeatMs ?? 10_000) * 3
-    this.sendRetries = options.sendRetries ?? 3
-    this.sendRetryDelayMs = options.sendRetryDelayMs ?? 250
+    this.uploader = new Uploader({
+      baseUrl: this.baseUrl,
+      context: this.context,
+      fetch: this.fetchImpl,
+      host: this,
+      ...(options.sendRetries !== undefined ? { retries: options.sendRetries } : {}),
+      ...(options.sendRetryDelayMs !== undefined ? { retryDelayMs: options.sendRetryDelayMs } : {}),
+    })
     this.maxRecordBytes = options.maxRecordBytes ?? 256 * 1024 * 1024
     // The first event is emitted only after fetch resolves, so the caller
     // has attached its listeners by then.
@@ -189,25 +187,48 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
   }
 
   send(batch: Uint8Array): void {
-    if (this.isClosed) return
-    this.outbox.push(batch)
-    void this.sendLoop()
+    if (!this.isClosed) this.uploader.send(batch)
+  }
+
+  /** For the uploader: upstream may go once the stream is open. */
+  get isReady(): boolean {
+    return this.isOpen
+  }
+
+  /** Whether the transport is closed. */
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** For the uploader: a POST's answer piggybacks downstream frames (or is empty: 204). */
+  onReply(body: Uint8Array): void {
+    if (body.byteLength > 0) this.emit('batch', [body])
+    else this.emit('alive', [])
+  }
+
+  /**
+   * For the uploader: a POST refused with a 4xx. The server explains itself
+   * with a plain batch (POST answers are not record-framed): 404 carries
+   * Close 4002, which the channel acts on.
+   */
+  onRefused(response: Response, body: Uint8Array): void {
+    if (isBatchResponse(response) && body.byteLength > 0) this.emit('batch', [body])
+    if (!this.isClosed) this.close(closeCodeForStatus(response.status), `send answered HTTP ${response.status}`)
+  }
+
+  /** For the uploader: every retry of a POST failed. */
+  onFailed(reason: string): void {
+    this.close(AbnormalClosure, reason)
   }
 
   close(code: number, reason: string): void {
-    if (this.isClosed) return
-    this.isClosed = true
+    if (this.closed) return
+    this.closed = true
     this.clearTimers()
     // The stream must not keep the server's proof of life for this session
     // after the channel moved on.
     this.streamAbort.abort()
-    if (code === CloseCode.Normal && this.outbox.length + (this.isSending ? 1 : 0) > 0) {
-      this.isDraining = true
-      this.endRetryWait?.()
-    } else {
-      this.sendAbort.abort()
-      this.outbox.length = 0
-    }
+    this.uploader.finish(code === CloseCode.Normal)
     this.emit('close', [code, reason, this.isOpen])
   }
 
@@ -279,7 +300,7 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
       }
       return records
     } catch (error) {
-      if (!this.isClosed) this.close(AbnormalClosure, `stream failed: ${describe(error)}`)
+      if (!this.isClosed) this.close(AbnormalClosure, `stream failed: ${describeError(error)}`)
       return records
     }
   }
@@ -300,7 +321,7 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
     if (record.length === 0) this.emit('alive', [])
     else this.emit('batch', [record])
     // Sends queued before the session id was known can leave now.
-    if (!this.isClosed) void this.sendLoop()
+    if (!this.isClosed) this.uploader.kick()
   }
 
   private armFirstByteTimer(isFirst: boolean): void {
@@ -335,86 +356,7 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
   private clearTimers(): void {
     if (this.firstByteTimer) clearTimeout(this.firstByteTimer)
     if (this.deadTimer) clearTimeout(this.deadTimer)
-    if (this.retryTimer) clearTimeout(this.retryTimer)
-    this.firstByteTimer = this.deadTimer = this.retryTimer = null
-  }
-
-  private async sendLoop(): Promise<void> {
-    if (this.isSending) return
-    this.isSending = true
-    try {
-      while (this.outbox.length > 0 && (!this.isClosed || this.isDraining)) {
-        const sid = this.context.sessionId()
-        // Upstream frames belong to a session: wait for the Hello.
-        if (!this.isOpen || sid === null) return
-        const body = concat(this.outbox.splice(0))
-        if (!(await this.post(sid, body))) return
-      }
-    } finally {
-      this.isSending = false
-    }
-  }
-
-  /** POST one batch, retrying network failures and 5xx; false when the transport is done. */
-  private async post(sid: string, body: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    const url = new URL(`${this.baseUrl}/comet/send`)
-    url.searchParams.set('sid', sid)
-    for (let attempt = 0; ; attempt++) {
-      let failure: string
-      try {
-        const response = await this.fetchImpl(url, {
-          method: 'POST',
-          headers: { 'Content-Type': batchType },
-          body,
-          cache: 'no-store',
-          credentials: 'same-origin',
-          signal: this.sendAbort.signal,
-          // A goodbye sent while the page unloads must outlive the page.
-          keepalive: this.isDraining && body.byteLength <= keepaliveMaxBytes,
-        })
-        const reply = new Uint8Array(await response.arrayBuffer())
-        if (this.isClosed) return this.isDraining
-        if (response.ok) {
-          // A piggybacked downstream batch (or nothing: 204).
-          if (reply.byteLength > 0) this.emit('batch', [reply])
-          else this.emit('alive', [])
-          return !this.isClosed
-        }
-        if (response.status < 500) {
-          // The server explains itself with a plain batch (POST answers are
-          // not record-framed): 404 carries Close 4002, which the channel acts on.
-          const type = response.headers.get('content-type')
-          if ((type === null || type.startsWith(batchType)) && reply.byteLength > 0) this.emit('batch', [reply])
-          if (!this.isClosed) this.close(closeCodeForStatus(response.status), `send answered HTTP ${response.status}`)
-          return false
-        }
-        failure = `HTTP ${response.status}`
-      } catch (error) {
-        failure = describe(error)
-      }
-      // A normal close sends its goodbye once; nobody waits for a retry.
-      if (this.isClosed) return false
-      if (attempt >= this.sendRetries) {
-        this.close(AbnormalClosure, `send failed ${attempt + 1} times: ${failure}`)
-        return false
-      }
-      // Resending the same bytes is harmless: the server drops Data frames whose seq it already has.
-      await this.waitBeforeRetry(this.sendRetryDelayMs * 2 ** attempt)
-      if (this.isClosed && !this.isDraining) return false
-    }
-  }
-
-  private waitBeforeRetry(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const end = () => {
-        if (this.retryTimer) clearTimeout(this.retryTimer)
-        this.retryTimer = null
-        this.endRetryWait = null
-        resolve()
-      }
-      this.endRetryWait = end
-      this.retryTimer = setTimeout(end, ms)
-    })
+    this.firstByteTimer = this.deadTimer = null
   }
 
   /**
@@ -431,8 +373,7 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
       // The status alone says enough.
     }
     if (this.isClosed) return
-    const type = response.headers.get('content-type')
-    if (!response.ok && (type === null || type.startsWith(batchType)) && body.byteLength > 0) {
+    if (!response.ok && isBatchResponse(response) && body.byteLength > 0) {
       try {
         for (const record of new RecordReader(this.maxRecordBytes).push(body)) {
           if (record.length > 0) this.emit('batch', [record])
@@ -451,29 +392,4 @@ export class StreamTransport extends ObservableV2<ClientTransportEvents> impleme
     const sid = this.context.sessionId()
     return sid === null ? null : { sid, ack: this.context.lastReceivedSeq() }
   }
-}
-
-function closeCodeForStatus(status: number): number {
-  if (status === 404) return CloseCode.SessionUnknown
-  if (status === 400) return CloseCode.BadFrame
-  if (status === 413) return CloseCode.TooLarge
-  return CloseCode.InternalError
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0
-  for (const chunk of chunks) length += chunk.byteLength
-  const bytes = new Uint8Array(length)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error)
-  const cause = (error as { cause?: unknown }).cause
-  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
 }
