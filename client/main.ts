@@ -9,6 +9,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import type { EditorView } from 'prosemirror-view'
 import { Channel } from './comet/channel'
+import { SharedChannel, type ChannelPort } from './comet/tab-leader'
 import { CometProvider } from './sync/provider'
 import type { ProviderStatus } from './sync/provider'
 import { createEditorView, setReadOnly } from './editor/setup'
@@ -25,6 +26,8 @@ export interface CometpadDebug {
   awareness: Awareness
   provider: CometProvider
   view: EditorView
+  /** The tab's channel: a {@link SharedChannel} (see `isLeader`) where the browser supports it. */
+  channel: ChannelPort
 }
 
 declare global {
@@ -85,8 +88,18 @@ function start(): void {
   const awareness = new Awareness(doc)
   awareness.setLocalStateField('user', { name: identity.name, color: identity.color })
 
-  const channel = new Channel({ url: channelUrl(), baseUrl: location.origin })
+  // One Comet channel per browser and server, shared by its tabs; a
+  // private one where tabs cannot coordinate.
+  const createChannel = (): Channel => new Channel({ url: channelUrl(), baseUrl: location.origin })
+  const channel: ChannelPort = SharedChannel.isSupported() ? new SharedChannel({ name: `cometpad:${location.host}`, createChannel }) : createChannel()
   const provider = new CometProvider({ channel, docId, doc, awareness })
+  // Registered after the provider's own pagehide listener, so its presence
+  // removal goes out before the channel closes (a leader tab hands over here).
+  window.addEventListener('pagehide', () => channel.close('page closed'))
+  // A page restored from the back/forward cache has a closed channel: start afresh.
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) location.reload()
+  })
 
   const toolbar = element('toolbar', HTMLElement)
   const view = createEditorView({
@@ -130,7 +143,7 @@ function start(): void {
     event.returnValue = ''
   })
 
-  window.cometpad = { doc, awareness, provider, view }
+  window.cometpad = { doc, awareness, provider, view, channel }
   if (!provider.status.readOnly) view.focus()
 }
 

@@ -17,7 +17,8 @@ import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
 import type { TransportName } from '../../common/comet/handshake'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../common/messages'
-import type { Channel, ChannelState } from '../comet/channel'
+import type { ChannelState } from '../comet/channel'
+import type { ChannelPort } from '../comet/tab-leader'
 
 /** What the status indicator and the page need to know. */
 export interface ProviderStatus {
@@ -46,7 +47,7 @@ export type ProviderEvents = {
 
 /** Provider options. */
 export interface ProviderOptions {
-  channel: Channel
+  channel: ChannelPort
   /** The document's address (the id in its link). */
   docId: string
   doc: Y.Doc
@@ -58,7 +59,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   readonly doc: Y.Doc
   readonly awareness: awarenessProtocol.Awareness
   readonly docId: string
-  private readonly channel: Channel
+  private readonly channel: ChannelPort
   /** Unconfirmed local updates by id, oldest first. */
   private readonly unsaved = new Map<number, Uint8Array>()
   private nextUpdateId = 1
