@@ -287,14 +287,13 @@ export class Channel extends ObservableV2<ChannelEvents> {
       if (transport === this.transport) this.lastHeardAt = Date.now()
     })
     transport.on('close', (code, reason) => this.onTransportClose(transport, code, reason))
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = null
+    this.armConnectTimer(() => {
       if (this.transport === transport && !this.handshake) {
         this.onFailedBeforeHandshake(transport.name)
         this.dropTransport(CloseCode.Timeout, `no handshake within ${this.connectTimeoutMs} ms`)
         this.scheduleReconnect('connect timeout')
       }
-    }, this.connectTimeoutMs)
+    })
   }
 
   /**
@@ -415,8 +414,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
       this.scheduleReconnect('unreadable handshake')
       return
     }
-    if (this.connectTimer) clearTimeout(this.connectTimer)
-    this.connectTimer = null
+    this.clearConnectTimer()
     this.handshake = handshake
     this.advice = handshake.advice
     this.attempt = 0
@@ -517,13 +515,27 @@ export class Channel extends ObservableV2<ChannelEvents> {
     })
     probe.on('close', (code, reason) => this.onTransportClose(probe, code, reason))
     probe.send(encodeBatch([{ kind: FrameKind.Upgrade, ack: this.lastInSeq }]))
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = null
+    this.armConnectTimer(() => {
       if (this.transport === probe && !this.handshake) {
         this.dropTransport(CloseCode.Timeout, `no handshake within ${this.connectTimeoutMs} ms after the upgrade`)
         this.scheduleReconnect('upgrade timeout')
       }
+    })
+  }
+
+  /** Start the timer that fails a connection attempt without a handshake, replacing any earlier one. */
+  private armConnectTimer(onTimeout: () => void): void {
+    this.clearConnectTimer()
+    const timer = setTimeout(() => {
+      if (this.connectTimer === timer) this.connectTimer = null
+      onTimeout()
     }, this.connectTimeoutMs)
+    this.connectTimer = timer
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer)
+    this.connectTimer = null
   }
 
   private stopUpgradeProbe(): void {
@@ -547,6 +559,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
 
   private onTransportClose(transport: ClientTransport, code: number, reason: string): void {
     if (transport !== this.transport) return
+    this.clearConnectTimer()
     if (!this.handshake) this.onFailedBeforeHandshake(transport.name)
     this.transport = null
     // A transport that learnt the session is gone (long-polling's 404 with
@@ -574,8 +587,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     const transport = this.transport
     this.transport = null
     this.handshake = null
-    if (this.connectTimer) clearTimeout(this.connectTimer)
-    this.connectTimer = null
+    this.clearConnectTimer()
     transport?.close(code, reason)
   }
 

@@ -36,6 +36,13 @@ function closeBody(ctx: Context, status: number, code: number, reason: string): 
   ctx.body = Buffer.from(encodeBatch([{ kind: FrameKind.Close, code, reason }]))
 }
 
+/** 404 for a session that is gone: with the code it ended with, if it ended recently. */
+function unknownSession(ctx: Context, sessions: SessionRegistry, sid: string): void {
+  const end = sessions.endOf(sid)
+  if (end) closeBody(ctx, 404, end.code, end.reason)
+  else closeBody(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+}
+
 function sendBatch(ctx: Context, body: Uint8Array | null): void {
   if (!body || body.length === 0) {
     ctx.status = 200
@@ -96,7 +103,7 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
       }
       const session = sessions.get(sid)
       if (!session || session.state === 'closed') {
-        closeBody(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+        unknownSession(ctx, sessions, sid)
         return
       }
       let transport: LongPollTransport
@@ -115,7 +122,7 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
       const sid = ctx.query.sid
       const session = typeof sid === 'string' ? sessions.get(sid) : undefined
       if (!session || session.state === 'closed') {
-        closeBody(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+        unknownSession(ctx, sessions, typeof sid === 'string' ? sid : '')
         return
       }
       const transport = session.currentTransport

@@ -14,6 +14,13 @@ export type SessionRegistryEvents = {
 /** Creates, finds and sweeps sessions. */
 export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
   private readonly sessions = new Map<SessionId, Session>()
+  /**
+   * Why recently ended sessions ended, kept for `sessionGraceMs`: an HTTP
+   * client that was between requests when its session closed learns the
+   * real code (say 4403) instead of "unknown session", which it would
+   * answer by starting a new one.
+   */
+  private readonly ended = new Map<string, { code: number; reason: string; at: number }>()
   private sweepTimer: NodeJS.Timeout | null = null
 
   constructor(
@@ -32,6 +39,11 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
     // per second, not thousands of timers.
     this.sweepTimer = setInterval(() => {
       for (const session of this.sessions.values()) session.tick()
+      const forgetBefore = Date.now() - this.options.sessionGraceMs
+      for (const [sid, end] of this.ended) {
+        if (end.at >= forgetBefore) break // insertion order is time order
+        this.ended.delete(sid)
+      }
     }, this.options.sweepIntervalMs ?? 1_000)
     this.sweepTimer.unref()
   }
@@ -46,6 +58,11 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
     return this.sessions.get(id as SessionId)
   }
 
+  /** Why the session `id` ended, if it ended within the last `sessionGraceMs`. */
+  endOf(id: string): { code: number; reason: string } | undefined {
+    return this.ended.get(id)
+  }
+
   /** All live sessions. */
   all(): IterableIterator<Session> {
     return this.sessions.values()
@@ -55,7 +72,10 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
   create(): Session {
     const session = new Session(randomId(22) as SessionId, this.options)
     this.sessions.set(session.id, session)
-    session.on('close', () => this.sessions.delete(session.id))
+    session.on('close', (code, reason) => {
+      this.sessions.delete(session.id)
+      this.ended.set(session.id, { code, reason, at: Date.now() })
+    })
     this.emit('session', [session])
     return session
   }

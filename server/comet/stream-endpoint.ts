@@ -92,7 +92,10 @@ export function cometStream(options: CometStreamEndpointOptions): Middleware {
     }
     const session: Session | undefined = sessions.get(sid)
     if (!session || session.state === 'closed') {
-      closeRecord(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+      // With the code it ended with, if it ended recently (see SessionRegistry.endOf).
+      const end = sessions.endOf(sid)
+      if (end) closeRecord(ctx, 404, end.code, end.reason)
+      else closeRecord(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
       return
     }
     const current = session.currentTransport
