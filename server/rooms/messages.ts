@@ -13,9 +13,11 @@ import * as authProtocol from 'y-protocols/auth'
 import { DocErrorCode, MessageType } from '../../common/messages'
 import type { Peer } from './peer'
 import type { Room } from './room'
+import { validateUpdate } from './update-validation'
+import { guardAwarenessUpdate } from './awareness-guard'
 
 /** Why a message was refused, for logs and metrics. */
-export type RefusalReason = 'malformed' | 'read-only' | 'unknown-type' | 'bad-update'
+export type RefusalReason = 'malformed' | 'read-only' | 'unknown-type' | 'bad-update' | 'awareness'
 
 /** The outcome of handling one message: null when it was accepted. */
 export type HandleResult = null | { refused: RefusalReason; detail: string }
@@ -101,19 +103,20 @@ function applyUpdate(room: Room, peer: Peer, update: Uint8Array): HandleResult {
     peer.send(encoding.toUint8Array(encoder))
     return { refused: 'read-only', detail: 'update from a view-only peer' }
   }
-  // Decode fully before applying, so malformed bytes never reach the
-  // document half-way through an integration.
-  try {
-    Y.decodeUpdate(update)
-  } catch (error) {
-    return refuse(peer, 'bad-update', `the update could not be decoded: ${(error as Error).message}`)
-  }
+  // Validate fully before applying, so malformed or hostile bytes never reach
+  // the document half-way through an integration (see update-validation.ts).
+  const verdict = validateUpdate(room.doc, update, room.limits)
+  if (!verdict.ok) return refuse(peer, 'bad-update', verdict.reason)
   Y.applyUpdate(room.doc, update, peer)
   return null
 }
 
 function handleAwareness(room: Room, peer: Peer, update: Uint8Array): HandleResult {
-  awarenessProtocol.applyAwarenessUpdate(room.awareness, update, peer)
+  // Presence belongs to its connection: entries for another peer's client
+  // ids, over the caps, or malformed are dropped (see awareness-guard.ts).
+  const verdict = guardAwarenessUpdate(room, peer, update, room.limits)
+  if (!verdict.ok) return refuse(peer, 'awareness', verdict.reason)
+  if (verdict.accepted > 0) awarenessProtocol.applyAwarenessUpdate(room.awareness, verdict.update, peer)
   return null
 }
 

@@ -18,6 +18,14 @@ import { DocErrorCode, MessageType } from '../../common/messages'
 import type { DocId } from '../../common/ids'
 import type { DocStore } from '../storage/doc-store'
 import type { Peer } from './peer'
+import { defaultUpdateLimits, type UpdateLimits } from './update-validation'
+import { defaultAwarenessLimits, type AwarenessLimits, type AwarenessRoomView } from './awareness-guard'
+
+/** Bounds on what peers may send a room: see {@link UpdateLimits} and {@link AwarenessLimits}. */
+export type RoomLimits = UpdateLimits & AwarenessLimits
+
+/** The defaults of {@link RoomLimits}. */
+export const defaultRoomLimits: Readonly<RoomLimits> = Object.freeze({ ...defaultUpdateLimits, ...defaultAwarenessLimits })
 
 /** What a room needs. */
 export interface RoomOptions {
@@ -29,13 +37,17 @@ export interface RoomOptions {
   /** First and longest delay between retries of a failed write, in ms. @default 500, 30000 */
   retryBaseMs?: number
   retryMaxMs?: number
+  /** Bounds on hostile input; each missing field takes its default from {@link defaultRoomLimits}. */
+  limits?: Partial<RoomLimits>
 }
 
 /** See the module comment. */
-export class Room {
+export class Room implements AwarenessRoomView {
   readonly docId: DocId
   readonly doc: Y.Doc
   readonly awareness: awarenessProtocol.Awareness
+  /** What peers may send this room. */
+  readonly limits: Readonly<RoomLimits>
   /** Each peer and the awareness client ids it introduced. */
   private readonly peers = new Map<Peer, Set<number>>()
   private readonly store: DocStore
@@ -57,6 +69,7 @@ export class Room {
     this.logger = options.logger
     this.retryBaseMs = options.retryBaseMs ?? 500
     this.retryMaxMs = options.retryMaxMs ?? 30_000
+    this.limits = Object.freeze({ ...defaultRoomLimits, ...definedFields(options.limits ?? {}) })
     this.doc = new Y.Doc({ gc: true })
     if (options.initialState) Y.applyUpdate(this.doc, options.initialState, this)
     this.awareness = new awarenessProtocol.Awareness(this.doc)
@@ -110,6 +123,37 @@ export class Room {
   /** Forget that `peer` controls `clientId` (its state was removed). */
   releaseAwarenessClient(peer: Peer, clientId: number): void {
     this.peers.get(peer)?.delete(clientId)
+  }
+
+  /** The awareness client ids `peer` controls (empty for a peer not in the room). */
+  awarenessClientsOf(peer: Peer): ReadonlySet<number> {
+    return this.peers.get(peer) ?? noClients
+  }
+
+  /** The peer controlling awareness client `clientId`, or null when none does. */
+  awarenessOwner(clientId: number): Peer | null {
+    for (const [peer, clientIds] of this.peers) if (clientIds.has(clientId)) return peer
+    return null
+  }
+
+  /** The room's own awareness client id; it has no state (the server is not a user). */
+  get ownClientId(): number {
+    return this.awareness.clientID
+  }
+
+  /** The room's awareness clock for `clientId` (0 when it never had a state). */
+  awarenessClock(clientId: number): number {
+    return this.awareness.meta.get(clientId)?.clock ?? 0
+  }
+
+  /** Whether awareness client `clientId` has a state in the room. */
+  hasState(clientId: number): boolean {
+    return this.awareness.getStates().has(clientId)
+  }
+
+  /** How many awareness states the room holds. */
+  get stateCount(): number {
+    return this.awareness.getStates().size
   }
 
   /** Send `message` to every peer but `except`. */
@@ -211,6 +255,13 @@ export class Room {
       }
     }
   }
+}
+
+const noClients: ReadonlySet<number> = new Set()
+
+/** `partial` without its undefined fields, so they do not override defaults. */
+function definedFields<T extends object>(partial: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(partial).filter(([, value]) => value !== undefined)) as Partial<T>
 }
 
 function isPeer(origin: unknown): origin is Peer {

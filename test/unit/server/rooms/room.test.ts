@@ -97,6 +97,12 @@ class TestStore implements DocStore {
     if (this.failing) throw new Error('disk unavailable')
     await this.inner.append(id, copy)
   }
+  putMeta(key: string, value: string): Promise<void> {
+    return this.inner.putMeta(key, value)
+  }
+  getMeta(key: string): Promise<string | null> {
+    return this.inner.getMeta(key)
+  }
   async compact(id: DocId): Promise<void> {
     this.compacts++
     await this.inner.compact(id)
