@@ -1,5 +1,6 @@
 /**
- * The browser entry point: finds the document in the address (`/d/<id>`),
+ * The browser entry point: finds the document in the address (`/d/<id>`
+ * to edit, `/v/<id>` to view only),
  * wires Y.Doc, awareness, local persistence, the Comet provider, the editor
  * and the header UI together, and exposes them as `window.cometpad` for
  * debugging and end-to-end tests.
@@ -37,14 +38,37 @@ declare global {
   }
 }
 
+/** What the address names: a document and whether the page offers editing. */
+interface PageAddress {
+  /** The `<id>` of the link, sent to the server as the document's address. */
+  docId: string
+  /** `/v/<id>` opens view only; `/d/<id>` opens for editing. */
+  mode: 'edit' | 'view'
+}
+
 /**
- * The document's address: the `<id>` of `/d/<id>`. Only the alphabet is
- * checked here; whether it names a document, and what it allows, is the
- * server's to say (see `ProviderStatus.notFound` and `readOnly`).
+ * The document's address: the `<id>` of `/d/<id>` or `/v/<id>`. Only the
+ * alphabet is checked here; whether it names a document, and what it
+ * allows, is the server's to say and enforce (see `ProviderStatus.notFound`
+ * and `readOnly`): a view page only spares the reader a refused edit.
  */
-function documentAddressFromLocation(): string | null {
-  const match = /^\/d\/([A-Za-z0-9_-]{1,128})\/?$/.exec(location.pathname)
-  return match?.[1] ?? null
+function documentAddressFromLocation(): PageAddress | null {
+  const match = /^\/([dv])\/([A-Za-z0-9_-]{1,128})\/?$/.exec(location.pathname)
+  const docId = match?.[2]
+  if (!docId) return null
+  return { docId, mode: match[1] === 'v' ? 'view' : 'edit' }
+}
+
+/** The "View only" badge in the header, next to the status. */
+function showViewOnlyBadge(): void {
+  const badge = document.createElement('span')
+  badge.id = 'view-only-badge'
+  badge.className = 'view-only-badge'
+  badge.textContent = 'View only'
+  badge.title = 'This link lets you read the document, not change it'
+  const indicators = document.querySelector('.indicators')
+  if (indicators) indicators.prepend(badge)
+  else document.body.prepend(badge)
 }
 
 function element<T extends HTMLElement>(id: string, type: new () => T): T {
@@ -68,10 +92,16 @@ function channelUrl(): string {
 }
 
 function start(): void {
-  const docId = documentAddressFromLocation()
-  if (docId === null) {
+  const address = documentAddressFromLocation()
+  if (address === null) {
     showFatal('This link does not point to a Cometpad document. Check that it was copied whole.')
     return
+  }
+  const { docId, mode } = address
+  const viewOnly = mode === 'view'
+  if (viewOnly) {
+    showViewOnlyBadge()
+    document.getElementById('toolbar')?.setAttribute('hidden', '')
   }
 
   const doc = new Y.Doc()
@@ -92,7 +122,7 @@ function start(): void {
   // private one where tabs cannot coordinate.
   const createChannel = (): Channel => new Channel({ url: channelUrl(), baseUrl: location.origin })
   const channel: ChannelPort = SharedChannel.isSupported() ? new SharedChannel({ name: `cometpad:${location.host}`, createChannel }) : createChannel()
-  const provider = new CometProvider({ channel, docId, doc, awareness })
+  const provider = new CometProvider({ channel, docId, doc, awareness, readOnly: viewOnly })
   // Registered after the provider's own pagehide listener, so its presence
   // removal goes out before the channel closes (a leader tab hands over here).
   window.addEventListener('pagehide', () => channel.close('page closed'))
@@ -122,11 +152,11 @@ function start(): void {
     saveElement: element('save-status', HTMLElement),
     provider,
   })
-  bindShareButton({ button: element('share', HTMLButtonElement) })
+  bindShareButton({ button: element('share', HTMLButtonElement), mode })
 
   const onStatus = (status: ProviderStatus): void => {
-    setReadOnly(view, status.readOnly || status.notFound)
-    document.body.toggleAttribute('data-read-only', status.readOnly)
+    setReadOnly(view, viewOnly || status.readOnly || status.notFound)
+    document.body.toggleAttribute('data-read-only', viewOnly || status.readOnly)
     if (status.notFound) {
       provider.off('status', onStatus)
       view.destroy()

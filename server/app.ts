@@ -2,9 +2,9 @@
  * `createServer(config)`: the whole Cometpad server, built from its parts
  * with no module-level state, and torn down by `close()`.
  *
- *   Koa app ── errors ── security headers ── routes (pages, API, health)
- *   upgrade ── /comet/ws → CometWebSocketEndpoint ── Session ── ChannelRouter ── RoomRegistry ── DocStore
- *           └─ /yjs/<id> → YWebSocketEndpoint ───────────────────────────────┘
+ *   Koa app ── errors ── /metrics ── origin check (/comet/*) ── Comet HTTP ── routes (pages, API, health)
+ *   upgrade ── origin check ── /comet/ws → CometWebSocketEndpoint ── Session ── ChannelRouter ── RoomRegistry ── DocStore
+ *                           └─ /yjs/<id> → YWebSocketEndpoint ───────────────────────────────┘
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -26,6 +26,8 @@ import { LevelDocStore } from './storage/level-doc-store'
 import { errors } from './http/errors'
 import { routes } from './http/routes'
 import { StaticClient, defaultClientDir } from './http/static-client'
+import { ServerMetrics } from './http/metrics'
+import { guardUpgrade, originGuard } from './http/origin'
 
 /** Parts a caller may supply instead of the defaults (tests). */
 export interface ServerDeps {
@@ -46,6 +48,8 @@ export interface CometpadServer {
   readonly sessions: SessionRegistry
   readonly directory: DocDirectory
   readonly logger: Logger
+  /** This server's Prometheus metrics (also at `GET /metrics`). */
+  readonly metrics: ServerMetrics
   /**
    * Stop: refuse new connections, advise clients to reconnect later, wait
    * for every pending write, close the store.
@@ -56,7 +60,15 @@ export interface CometpadServer {
 /** Create, start and return a server listening on `config.host:config.port`. */
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<CometpadServer> {
   const logger = deps.logger ?? pino({ level: config.logLevel, base: { app: 'cometpad' } })
-  const store = deps.store ?? (await LevelDocStore.open({ dir: config.dataDir, logger }))
+  const metrics = new ServerMetrics()
+  let rawStore: DocStore & HealthReporting
+  try {
+    rawStore = deps.store ?? (await LevelDocStore.open({ dir: config.dataDir, logger }))
+  } catch (error) {
+    metrics.close()
+    throw error
+  }
+  const store = metrics.timeAppends(rawStore)
   const directory = new DocDirectory(store)
   const rooms = new RoomRegistry({ store, logger })
   const sessions = new SessionRegistry({
@@ -67,16 +79,20 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     maxUnackedFrames: 4096,
     pollHoldMs: config.pollHoldMs,
     transports: ['websocket', 'stream', 'long-poll'],
+    frameCounts: metrics.frameCounts,
   })
-  new ChannelRouter({ sessions, rooms, directory, logger })
+  new ChannelRouter({ sessions, rooms, directory, logger, onRefused: metrics.countRefusal })
   const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })
-  const yws = new YWebSocketEndpoint({ rooms, directory, logger, maxMessageBytes: config.maxFrameBytes, pingIntervalMs: 30_000 })
+  const yws = new YWebSocketEndpoint({ rooms, directory, logger, maxMessageBytes: config.maxFrameBytes, pingIntervalMs: 30_000, frameCounts: metrics.frameCounts, onRefused: metrics.countRefusal })
+  metrics.watch({ sessions, rooms, yWebSocketConnections: () => yws.connectionCount })
   const client = new StaticClient(deps.clientDir ?? defaultClientDir())
   if (!client.isBuilt) logger.warn({ dir: client.dir }, 'the browser client is not built; run `npm run build`')
 
   const app = new Koa({ proxy: false })
   app.silent = true
   app.use(errors(logger))
+  app.use(metrics.middleware())
+  app.use(originGuard({ paths: ['/comet/poll', '/comet/send', '/comet/stream'], allowedOrigins: config.allowedOrigins, logger }))
   app.use(cometHttp({ sessions, pollHoldMs: config.pollHoldMs, maxBodyBytes: config.maxFrameBytes, logger }))
   app.use(cometStream({ sessions, logger }))
   app.use(routes({ directory, store, client }))
@@ -84,6 +100,9 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (error) => logger.debug({ err: error }, 'socket error during upgrade'))
     const url = new URL(req.url ?? '/', 'http://localhost')
+    const isEndpoint = url.pathname === '/comet/ws' || url.pathname.startsWith('/yjs/')
+    // Before the upgrade: a refused page never gets a socket, so never a session.
+    if (isEndpoint && !guardUpgrade(req, socket, config.allowedOrigins, logger)) return
     if (url.pathname === '/comet/ws') {
       comet.handleUpgrade(req, socket, head, url)
       return
@@ -103,13 +122,19 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   })
 
   sessions.start()
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject)
-    httpServer.listen(config.port, config.host, () => {
-      httpServer.off('error', reject)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject)
+      httpServer.listen(config.port, config.host, () => {
+        httpServer.off('error', reject)
+        resolve()
+      })
     })
-  })
+  } catch (error) {
+    // The event-loop monitor would outlive a server that never started.
+    metrics.close()
+    throw error
+  }
   const address = httpServer.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host}:${address.port}`
@@ -125,9 +150,10 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
       await rooms.closeAll()
       httpServer.closeAllConnections()
       await store.close()
+      metrics.close()
     })()
     return closing
   }
 
-  return { httpServer, url, store, rooms, sessions, directory, logger, close }
+  return { httpServer, url, store, rooms, sessions, directory, logger, metrics, close }
 }

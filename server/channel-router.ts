@@ -13,7 +13,7 @@ import type { SessionRegistry } from './comet/session-registry'
 import type { DocDirectory } from './docs/doc-directory'
 import type { Peer } from './rooms/peer'
 import type { RoomRegistry } from './rooms/room-registry'
-import { handleMessage } from './rooms/messages'
+import { handleMessage, type RefusalReason } from './rooms/messages'
 import type { Room } from './rooms/room'
 import type { DocId } from '../common/ids'
 
@@ -59,6 +59,8 @@ export interface ChannelRouterOptions {
   logger: Logger
   /** Most documents one session may have open at once. @default 64 */
   maxDocsPerSession?: number
+  /** Called for every refused message (metrics); rooms stay free of metrics. */
+  onRefused?: (reason: RefusalReason) => void
 }
 
 /** See the module comment. */
@@ -161,6 +163,8 @@ export class ChannelRouter {
   private dispatch(peer: SessionPeer, message: Uint8Array): void {
     if (!peer.room) return
     const result = handleMessage(peer.room, peer, message)
-    if (result) this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    if (!result) return
+    this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    this.options.onRefused?.(result.refused)
   }
 }

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util'
 import path from 'node:path'
 import * as limits from '../common/limits'
+import { normaliseOrigin } from './http/origin'
 
 /** The server's configuration. */
 export interface Config {
@@ -25,13 +26,20 @@ export interface Config {
   maxFrameBytes: number
   /** How long a long-poll request is held when nothing is waiting, in ms. @default 25000 */
   pollHoldMs: number
+  /**
+   * Origins (`https://host[:port]`) besides the server's own that browsers
+   * may connect from (WebSocket, long-poll, stream), normalised. Empty:
+   * same-origin only. Requests without an Origin header are always allowed
+   * (see http/origin.ts). @default []
+   */
+  allowedOrigins: string[]
 }
 
 interface Setting {
   key: keyof Config
   env: string
   flag: string
-  kind: 'string' | 'integer'
+  kind: 'string' | 'integer' | 'list'
   defaultValue: string
   help: string
 }
@@ -47,6 +55,7 @@ export const settings: readonly Setting[] = [
   { key: 'sessionGraceMs', env: 'SESSION_GRACE_MS', flag: 'session-grace-ms', kind: 'integer', defaultValue: String(limits.sessionGraceMs), help: 'keep a dropped session this long for its client to resume (ms)' },
   { key: 'pollHoldMs', env: 'POLL_HOLD_MS', flag: 'poll-hold-ms', kind: 'integer', defaultValue: String(limits.pollHoldMs), help: 'hold a long-poll request this long when nothing is waiting (ms)' },
   { key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', kind: 'integer', defaultValue: String(limits.maxFrameBytes), help: 'largest frame or WebSocket message accepted (bytes)' },
+  { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'list', defaultValue: '', help: 'comma-separated origins besides our own that browsers may connect from, e.g. https://a.example,https://b.example (empty: same-origin only)' },
 ]
 
 /** Thrown for a setting that does not parse; main prints it and exits 2. */
@@ -73,7 +82,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   } catch (error) {
     throw new ConfigError((error as Error).message)
   }
-  const config: Record<string, string | number> = {}
+  const config: Record<string, string | number | string[]> = {}
   for (const s of settings) {
     const flagValue = values[s.flag]
     const raw = typeof flagValue === 'string' ? flagValue : (env[s.env] ?? s.defaultValue)
@@ -81,6 +90,13 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
       const value = Number(raw)
       if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${s.env} / --${s.flag} must be a whole number ≥ 0, got "${raw}"`)
       config[s.key] = value
+    } else if (s.kind === 'list') {
+      const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+      try {
+        config[s.key] = entries.map(normaliseOrigin)
+      } catch (error) {
+        throw new ConfigError(`${s.env} / --${s.flag}: ${(error as Error).message}`)
+      }
     } else {
       config[s.key] = raw
     }
@@ -88,6 +104,12 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   const result = { ...(config as unknown as Config), ...overrides }
   if (result.port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${result.port}`)
   result.dataDir = path.resolve(result.dataDir)
+  // Overrides (tests) bypass the parsing above: normalise them the same way.
+  try {
+    result.allowedOrigins = result.allowedOrigins.map(normaliseOrigin)
+  } catch (error) {
+    throw new ConfigError(`ALLOWED_ORIGINS / --allowed-origins: ${(error as Error).message}`)
+  }
   return result
 }
 

@@ -52,6 +52,13 @@ export interface ProviderOptions {
   docId: string
   doc: Y.Doc
   awareness: awarenessProtocol.Awareness
+  /**
+   * Open read-only from the start (a view link): local changes are never
+   * sent. The server enforces the link's rights regardless; without this the
+   * provider learns them from the server's first refusal.
+   * @default false
+   */
+  readOnly?: boolean
 }
 
 /** See the module comment. */
@@ -81,7 +88,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
       synced: false,
       unsavedCount: 0,
       saveError: null,
-      readOnly: false,
+      readOnly: options.readOnly ?? false,
       notFound: false,
     }
     const onMessage = (payload: Uint8Array) => this.onChannelMessage(payload)
@@ -148,7 +155,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     syncProtocol.writeSyncStep1(step1, this.doc)
     this.channel.send(encoding.toUint8Array(step1))
     if (this.awareness.getLocalState() !== null) this.sendAwareness([this.doc.clientID])
-    if (this.unsaved.size > 0) {
+    if (this.unsaved.size > 0 && !this.statusValue.readOnly) {
       // One merged update confirmed under the newest id covers them all.
       const ids = [...this.unsaved.keys()]
       const merged = Y.mergeUpdates([...this.unsaved.values()])
@@ -203,7 +210,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
         awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
         return
       case MessageType.Auth:
-        authProtocol.readAuthMessage(decoder, this.doc, () => this.setStatus({ readOnly: true }))
+        authProtocol.readAuthMessage(decoder, this.doc, () => this.becomeReadOnly())
         return
       case MessageType.Saved:
         this.onSaved(decoding.readVarUint(decoder))
@@ -253,8 +260,18 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   private onError(code: number, message: string): void {
     if (code === DocErrorCode.StorageFailed) this.setStatus({ saveError: message })
     else if (code === DocErrorCode.NotFound) this.setStatus({ notFound: true })
-    else if (code === DocErrorCode.Forbidden) this.setStatus({ readOnly: true })
+    else if (code === DocErrorCode.Forbidden) this.becomeReadOnly()
     else console.warn(`cometpad: the server refused a message for ${this.docId}: ${message}`)
+  }
+
+  /**
+   * The server refused our changes: this link is view-only. Stop sending
+   * changes, and drop the unconfirmed ones, which can never be saved (so no
+   * rejoin resends them and nothing waits for a Saved that will not come).
+   */
+  private becomeReadOnly(): void {
+    this.unsaved.clear()
+    this.setStatus({ readOnly: true, unsavedCount: 0 })
   }
 
   private setStatus(change: Partial<ProviderStatus>): void {

@@ -34,6 +34,19 @@ export interface SessionOptions {
   pollHoldMs?: number
   /** A clock, in ms (tests pass a fake one). @default Date.now */
   now?: () => number
+  /** Counts of Data frames in and out, shared by every session of a server (metrics). */
+  frameCounts?: FrameCounts
+}
+
+/**
+ * Running totals of application frames, plain numbers so that counting
+ * costs an increment on the hot path (metrics read them at scrape time).
+ */
+export interface FrameCounts {
+  /** Frames received from clients. */
+  in: number
+  /** Frames queued for clients (each once, however often it is resent). */
+  out: number
 }
 
 /** A session is attached (a transport is carrying it), detached (waiting for a resume) or closed. */
@@ -72,6 +85,7 @@ export class Session extends ObservableV2<SessionEvents> {
   private detachedAt: number
   private pingNonce = 0
   private readonly now: () => number
+  private readonly frameCounts: FrameCounts
   /** Advice sent with the next handshake. */
   advice: Advice = { reconnect: 'retry', retryAfterMs: 0 }
 
@@ -81,6 +95,7 @@ export class Session extends ObservableV2<SessionEvents> {
   ) {
     super()
     this.now = options.now ?? Date.now
+    this.frameCounts = options.frameCounts ?? { in: 0, out: 0 }
     this.lastHeardAt = this.now()
     this.detachedAt = this.now()
   }
@@ -180,6 +195,7 @@ export class Session extends ObservableV2<SessionEvents> {
       return
     }
     const seq = this.nextSeq++
+    this.frameCounts.out++
     this.outbox.push({ seq, payload })
     if (this.transport) this.queue({ kind: FrameKind.Data, seq, payload })
   }
@@ -259,6 +275,7 @@ export class Session extends ObservableV2<SessionEvents> {
             return
           }
           this.lastInSeq = frame.seq
+          this.frameCounts.in++
           this.isAckDue = true
           this.scheduleFlush()
           this.emit('message', [frame.payload])

@@ -14,7 +14,8 @@ import type { DocDirectory } from '../docs/doc-directory'
 import type { Peer } from '../rooms/peer'
 import type { RoomRegistry } from '../rooms/room-registry'
 import type { Room } from '../rooms/room'
-import { handleMessage } from '../rooms/messages'
+import { handleMessage, type RefusalReason } from '../rooms/messages'
+import type { FrameCounts } from '../comet/session'
 import { wsBytes } from '../util/ws-bytes'
 
 /** What the endpoint needs. */
@@ -26,6 +27,10 @@ export interface YWebSocketEndpointOptions {
   maxMessageBytes: number
   /** Ping each socket this often and drop one that missed the previous pong, in ms. */
   pingIntervalMs: number
+  /** Counts messages in and out, as the Comet sessions count Data frames (metrics). */
+  frameCounts?: FrameCounts
+  /** Called for every refused message (metrics); rooms stay free of metrics. */
+  onRefused?: (reason: RefusalReason) => void
 }
 
 class YWebSocketPeer implements Peer {
@@ -36,10 +41,13 @@ class YWebSocketPeer implements Peer {
     readonly id: string,
     private readonly socket: WebSocket,
     readonly canWrite: boolean,
+    private readonly frameCounts: FrameCounts,
   ) {}
 
   send(message: Uint8Array): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(message, { binary: true })
+    if (this.socket.readyState !== this.socket.OPEN) return
+    this.frameCounts.out++
+    this.socket.send(message, { binary: true })
   }
 
   close(code: number, reason: string): void {
@@ -52,8 +60,10 @@ export class YWebSocketEndpoint {
   private readonly wss: WebSocketServer
   private readonly peers = new Map<YWebSocketPeer, WebSocket>()
   private readonly pingTimer: NodeJS.Timeout
+  private readonly frameCounts: FrameCounts
 
   constructor(private readonly options: YWebSocketEndpointOptions) {
+    this.frameCounts = options.frameCounts ?? { in: 0, out: 0 }
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false })
     // One timer for every socket (no timer per connection).
     this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs)
@@ -65,6 +75,11 @@ export class YWebSocketEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       void this.onConnection(ws, address)
     })
+  }
+
+  /** How many sockets are open (including those whose document is still loading). */
+  get connectionCount(): number {
+    return this.wss.clients.size
   }
 
   /** Close every socket and stop pinging. */
@@ -86,10 +101,12 @@ export class YWebSocketEndpoint {
     let peer: YWebSocketPeer | null = null
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
+        this.options.onRefused?.('malformed')
         ws.close(CloseCode.BadFrame, 'text frames are not part of the y-websocket protocol')
         return
       }
       const bytes = wsBytes(data)
+      this.frameCounts.in++
       if (room && peer) this.dispatch(room, peer, ws, bytes)
       else backlog.push(bytes)
     })
@@ -117,7 +134,7 @@ export class YWebSocketEndpoint {
       return
     }
     if (ws.readyState !== ws.OPEN) return
-    peer = new YWebSocketPeer(`yjs:${address}`, ws, access.canWrite)
+    peer = new YWebSocketPeer(`yjs:${address}`, ws, access.canWrite, this.frameCounts)
     this.peers.set(peer, ws)
     const docId: DocId = access.docId
     try {
@@ -138,8 +155,11 @@ export class YWebSocketEndpoint {
     const result = handleMessage(room, peer, bytes)
     if (!result) return
     this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    this.options.onRefused?.(result.refused)
     // A stock client cannot read our error messages: a malformed message closes its socket with the reason.
-    if (result.refused !== 'read-only') ws.close(CloseCode.BadFrame, result.detail.slice(0, 123))
+    // A refused presence entry is dropped, not fatal: stock clients re-send
+    // others' states and a reconnecting client may still own its old id.
+    if (result.refused !== 'read-only' && result.refused !== 'awareness') ws.close(CloseCode.BadFrame, result.detail.slice(0, 123))
   }
 
   private pingAll(): void {

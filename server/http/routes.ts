@@ -2,13 +2,19 @@
  * The HTTP routes: new documents, the editor page, the built assets and
  * the health check.
  *
- *   GET  /            create a document, 302 to its edit link /d/<id>
- *   GET  /d/<id>      the editor page (404 for an unknown document)
- *   POST /api/docs    create a document, JSON { id, editUrl }
+ *   GET  /                     create a document, 302 to its edit link /d/<id>
+ *   GET  /d/<id>               the editor page (404 for an unknown document;
+ *                              a view id is redirected to /v/<id>)
+ *   GET  /v/<id>               the editor page, view only (404 for an unknown
+ *                              document; an edit id is redirected to its view link)
+ *   POST /api/docs             create a document, JSON { id, editUrl, viewUrl }
+ *   GET  /api/docs/<id>/links  an edit id's links, JSON { editUrl, viewUrl }
+ *                              (403 for a view id, 404 for an unknown one)
  *   GET  /assets/<f>  the built client
  *   GET  /healthz     200 while the store works, 503 otherwise
  */
 import type { Middleware } from 'koa'
+import type { Context } from 'koa'
 import type { DocDirectory } from '../docs/doc-directory'
 import type { HealthReporting } from '../storage/doc-store'
 import type { StaticClient } from './static-client'
@@ -27,6 +33,10 @@ const pageSecurityHeaders: Record<string, string> = {
   'Referrer-Policy': 'no-referrer',
 }
 
+function origin(ctx: Context): string {
+  return `${ctx.protocol}://${ctx.host}`
+}
+
 /** Koa middleware for the routes above. */
 export function routes({ directory, store, client }: RoutesOptions): Middleware {
   return async (ctx, next) => {
@@ -39,26 +49,53 @@ export function routes({ directory, store, client }: RoutesOptions): Middleware 
       return
     }
     if (path === '/' && (method === 'GET' || method === 'HEAD')) {
-      const docId = await directory.create()
+      const { docId } = await directory.create()
       ctx.set('Cache-Control', 'no-store')
       ctx.redirect(`/d/${docId}`)
       return
     }
     if (path === '/api/docs' && method === 'POST') {
-      const docId = await directory.create()
+      const { docId, viewId } = await directory.create()
+      ctx.set('Cache-Control', 'no-store')
       ctx.status = 201
-      ctx.body = { id: docId, editUrl: `${ctx.protocol}://${ctx.host}/d/${docId}` }
+      ctx.body = { id: docId, editUrl: `${origin(ctx)}/d/${docId}`, viewUrl: `${origin(ctx)}/v/${viewId}` }
       return
     }
-    const page = /^\/d\/([^/]*)$/.exec(path)
+    const links = /^\/api\/docs\/([^/]*)\/links$/.exec(path)
+    if (links && (method === 'GET' || method === 'HEAD')) {
+      const access = await directory.resolve(links[1]!)
+      ctx.set('Cache-Control', 'no-store')
+      if (!access) {
+        ctx.status = 404
+        ctx.body = { error: 'no document has this address' }
+      } else if (!access.canWrite) {
+        ctx.status = 403
+        ctx.body = { error: 'a view-only link cannot see the edit link' }
+      } else {
+        ctx.body = { editUrl: `${origin(ctx)}/d/${access.docId}`, viewUrl: `${origin(ctx)}/v/${access.viewId}` }
+      }
+      return
+    }
+    const page = /^\/([dv])\/([^/]*)$/.exec(path)
     if (page && (method === 'GET' || method === 'HEAD')) {
-      const access = await directory.resolve(page[1]!)
+      const wantsEdit = page[1] === 'd'
+      const access = await directory.resolve(page[2]!)
       ctx.set(pageSecurityHeaders)
       ctx.set('Cache-Control', 'no-store')
       if (!access) {
         ctx.status = 404
         ctx.type = 'text/html; charset=utf-8'
         ctx.body = notFoundPage
+        return
+      }
+      // The page's path says what it may do: a view id never opens as /d/,
+      // and /v/ never shows an edit id (which the page would offer as its view link).
+      if (wantsEdit && !access.canWrite) {
+        ctx.redirect(`/v/${page[2]!}`)
+        return
+      }
+      if (!wantsEdit && access.canWrite) {
+        ctx.redirect(`/v/${access.viewId}`)
         return
       }
       const index = client.get('index.html')

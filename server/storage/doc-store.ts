@@ -17,6 +17,16 @@ export interface DocStore {
    * the order they were made.
    */
   append(docId: DocId, update: Uint8Array): Promise<void>
+  /**
+   * Store a small piece of metadata (such as which document a view link
+   * names) under `key`, replacing any earlier value. Resolves only once it
+   * is durable (for LevelDB: written with `sync: true`); rejects on failure.
+   * Metadata keys live apart from documents: no key can reach a document's
+   * updates, whatever it contains.
+   */
+  putMeta(key: string, value: string): Promise<void>
+  /** The metadata stored under `key`, or null if there is none. */
+  getMeta(key: string): Promise<string | null>
   /** Replace the document's update log with one merged update. */
   compact(docId: DocId): Promise<void>
   /** Finish pending writes and release the store. */

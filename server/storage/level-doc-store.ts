@@ -12,7 +12,11 @@
  *
  *     doc!<docId>!u!<seq as 16 lowercase hex digits>  →  Yjs update
  *
+ *     meta!<key>                                       →  utf8 string (putMeta/getMeta)
+ *
  * The sequence number is fixed-width so that key order is numeric order.
+ * Metadata sits under its own prefix, so no metadata key can fall inside a
+ * document's `doc!` range, nor a document id inside `meta!`.
  */
 import { ClassicLevel } from 'classic-level'
 import * as Y from 'yjs'
@@ -92,6 +96,8 @@ function updateKey(docId: DocId, seq: number): string {
   return keyPrefix(docId) + seq.toString(16).padStart(seqWidth, '0')
 }
 
+const metaPrefix = 'meta!'
+
 function seqOfKey(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf('!') + 1), 16)
 }
@@ -138,6 +144,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
   private flushScheduled = false
   private writing: Promise<void> | null = null
   private readonly seqReads = new Set<Promise<void>>()
+  private readonly metaWrites = new Set<Promise<void>>()
   private readonly compactions = new Map<DocId, Promise<void>>()
   private lastError: string | null = null
   private closing: Promise<void> | null = null
@@ -195,6 +202,37 @@ export class LevelDocStore implements DocStore, HealthReporting {
   }
 
   /**
+   * Stores `value` under the metadata `key` in a write made with
+   * `sync: true`; resolves once it is durable, rejects with the write's error.
+   */
+  putMeta(key: string, value: string): Promise<void> {
+    checkMetaArgs(key, value)
+    if (this.closing) return Promise.reject(new Error('LevelDocStore is closed; the metadata was not stored'))
+    const write = this.db.put(metaPrefix + key, new TextEncoder().encode(value), { sync: true }).then(
+      () => {
+        this.lastError = null
+      },
+      (error: unknown) => {
+        this.lastError = errorMessage(error)
+        this.logger?.error({ err: error }, 'document store metadata write failed')
+        throw error
+      },
+    )
+    const tracked = write.finally(() => this.metaWrites.delete(tracked))
+    // Tracked so that close() waits for it; the caller sees the write's own outcome.
+    tracked.catch(() => {})
+    this.metaWrites.add(tracked)
+    return write
+  }
+
+  /** The metadata stored under `key`, or null. */
+  async getMeta(key: string): Promise<string | null> {
+    checkMetaArgs(key, '')
+    const value = await this.db.get(metaPrefix + key)
+    return value === undefined ? null : new TextDecoder().decode(value)
+  }
+
+  /**
    * Merges the document's log into one update, written at the highest merged
    * seq in one synced batch that also deletes the other merged entries.
    * Appends made meanwhile get higher seqs and are left alone. A call while a
@@ -236,7 +274,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     // until nothing is left.
     for (;;) {
       if (!this.writing) this.startFlush()
-      const busy = [...this.seqReads, ...this.compactions.values(), ...(this.writing ? [this.writing] : [])]
+      const busy = [...this.seqReads, ...this.metaWrites, ...this.compactions.values(), ...(this.writing ? [this.writing] : [])]
       if (busy.length === 0) break
       await Promise.allSettled(busy)
     }
@@ -374,4 +412,9 @@ function checkDocId(docId: DocId): void {
   if (typeof docId !== 'string' || docId.length === 0 || docId.includes('!')) {
     throw new TypeError(`invalid document id ${JSON.stringify(docId)}: must be a non-empty string without "!"`)
   }
+}
+
+function checkMetaArgs(key: unknown, value: unknown): void {
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError('a metadata key must be a non-empty string')
+  if (typeof value !== 'string') throw new TypeError('a metadata value must be a string')
 }

@@ -9,6 +9,7 @@ import type { DocStore, HealthReporting, StoreHealth } from './doc-store'
 /** An in-memory DocStore; stores and returns copies, so callers cannot change stored bytes. */
 export class MemoryDocStore implements DocStore, HealthReporting {
   private readonly logs = new Map<DocId, Uint8Array[]>()
+  private readonly meta = new Map<string, string>()
   private isClosed = false
 
   /** Loads the document as one merged update (a fresh copy), or null if nothing is stored. */
@@ -43,6 +44,19 @@ export class MemoryDocStore implements DocStore, HealthReporting {
     log.push(copy)
   }
 
+  /** Stores `value` under the metadata `key`; rejects once the store is closed. */
+  async putMeta(key: string, value: string): Promise<void> {
+    checkMetaArgs(key, value)
+    if (this.isClosed) throw new Error('MemoryDocStore is closed; the metadata was not stored')
+    this.meta.set(key, value)
+  }
+
+  /** The metadata stored under `key`, or null. */
+  async getMeta(key: string): Promise<string | null> {
+    checkMetaArgs(key, '')
+    return this.meta.get(key) ?? null
+  }
+
   /** Replaces the document's log with one merged update. */
   async compact(docId: DocId): Promise<void> {
     if (this.isClosed) throw new Error('MemoryDocStore is closed; cannot compact')
@@ -60,4 +74,9 @@ export class MemoryDocStore implements DocStore, HealthReporting {
   async close(): Promise<void> {
     this.isClosed = true
   }
+}
+
+function checkMetaArgs(key: unknown, value: unknown): void {
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError('a metadata key must be a non-empty string')
+  if (typeof value !== 'string') throw new TypeError('a metadata value must be a string')
 }

@@ -181,6 +181,40 @@ export function runDocStoreSuite({ name, create }: DocStoreSuiteOptions): void {
       })
     })
 
+    describe('metadata', () => {
+      it('returns null for a key never stored, and the last value stored otherwise', async () => {
+        assert.equal(await store.getMeta('view!nothing-here'), null)
+        await store.putMeta('view!abc', 'first')
+        assert.equal(await store.getMeta('view!abc'), 'first')
+        await store.putMeta('view!abc', 'second · ünïcödé ✓')
+        assert.equal(await store.getMeta('view!abc'), 'second · ünïcödé ✓')
+        assert.equal(await store.getMeta('view!ab'), null, 'keys match exactly, not by prefix')
+      })
+
+      it('keeps metadata and documents apart, whatever the key', async () => {
+        const docId = newDocId()
+        // Keys shaped like a document id or like a document's update keys.
+        await store.putMeta(docId, 'not a document')
+        await store.putMeta(`doc!${docId}!u!0000000000000000`, 'not an update')
+        assert.equal(await store.has(docId), false)
+        assert.equal(await store.load(docId), null)
+        const source = newSource()
+        await store.append(docId, edit(source, 0))
+        await store.compact(docId)
+        assertSameDoc(await store.load(docId), source)
+        assert.equal(await store.getMeta(docId), 'not a document')
+        assert.equal(await store.getMeta(`doc!${docId}!u!0000000000000000`), 'not an update')
+        assert.equal(await store.getMeta(`doc!${docId}`), null)
+      })
+
+      it('finishes metadata writes made before close, and rejects those made after it', async () => {
+        const writes = Array.from({ length: 10 }, (_, i) => store.putMeta(`k${i}`, `v${i}`))
+        await store.close()
+        await Promise.all(writes)
+        await assert.rejects(async () => store.putMeta('late', 'x'), /closed/)
+      })
+    })
+
     describe('close', () => {
       it('finishes appends made before it, and rejects appends made after it', async () => {
         const docId = newDocId()

@@ -44,7 +44,7 @@ describe('long-polling in real browsers', () => {
   })
 
   it('two users behind a WebSocket-refusing proxy edit together over long-polling and see each other', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const link = `${proxy.url}/d/${docId}`
     const ada = await openAs(browser, link, { name: 'Ada', color: '#d81b60' })
     const bob = await openAs(browser, link, { name: 'Bob', color: '#1e88e5' })
@@ -67,7 +67,7 @@ describe('long-polling in real browsers', () => {
   })
 
   it('a WebSocket user and a long-polling user edit the same document, and closing the long-polling tab removes its cursor', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const direct = await openAs(browser, `${server.url}/d/${docId}`, { name: 'Wendy WebSocket', color: '#43a047' })
     const polled = await openAs(browser, `${proxy.url}/d/${docId}`, { name: 'Paul Polling', color: '#fb8c00' })
     contexts.push(direct.context, polled.context)
@@ -89,7 +89,7 @@ describe('long-polling in real browsers', () => {
   it('behind a proxy that refuses WebSocket but passes streams, uses HTTP streaming and says so', async () => {
     const streamingProxy = await startFaultProxy(Number(new URL(server.url).port), { refuseWebSocket: true })
     try {
-      const docId = await server.directory.create()
+      const { docId } = await server.directory.create()
       const link = `${streamingProxy.url}/d/${docId}`
       const sam = await openAs(browser, link, { name: 'Sam Stream', color: '#8e24aa' })
       const direct = await openAs(browser, `${server.url}/d/${docId}`, { name: 'Dora Direct', color: '#00897b' })

@@ -28,7 +28,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('converges two users and confirms every change as saved', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const a = client().open(docId)
     const b = client().open(docId)
     await waitFor(() => a.status.synced && b.status.synced, 'both synced')
@@ -51,7 +51,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('multiplexes several documents over one channel', async () => {
-    const docIds = await Promise.all([server.directory.create(), server.directory.create(), server.directory.create()])
+    const docIds = (await Promise.all([server.directory.create(), server.directory.create(), server.directory.create()])).map((created) => created.docId)
     const one = client()
     const two = client()
     const mine = docIds.map((id) => one.open(id))
@@ -63,7 +63,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('shares presence and removes it when the other user leaves', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const ca = client()
     const a = ca.open(docId)
     const b = client().open(docId)
@@ -75,7 +75,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('removes the presence of a client whose connection dies silently', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const proxy = await startTcpProxy(Number(new URL(server.url).port))
     const ca = connectClient(proxy.url)
     clients.push(ca)
@@ -93,7 +93,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('resumes its session after a dropped connection without losing or repeating messages', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const proxy = await startTcpProxy(Number(new URL(server.url).port))
     const ca = connectClient(proxy.url)
     clients.push(ca)
@@ -116,7 +116,7 @@ describe('Comet channel with CometProvider', () => {
   })
 
   it('rejoins and resends unsaved changes after a server restart', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const ca = client()
     const a = ca.open(docId)
     await waitFor(() => a.status.synced, 'synced')

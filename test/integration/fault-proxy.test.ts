@@ -145,7 +145,7 @@ for (const { transport, seed, cutProbability } of cutRuns) {
       const faults: Partial<FaultOptions> = { cutProbability }
       const proxy = await startFaultProxy(Number(new URL(server.url).port), faults, seed)
       running.proxies.push(proxy)
-      const docId = await server.directory.create()
+      const { docId } = await server.directory.create()
       const editors = ['a', 'b'].map((name) => {
         const channel = channelTo(proxy.url, [transport])
         running.channels.push(channel)

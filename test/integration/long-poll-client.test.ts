@@ -77,7 +77,7 @@ describe('Comet channel over long-polling', () => {
   })
 
   it('converges a long-polling user with a WebSocket user and confirms every change as saved', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const lp = track(connectLongPollClient(server.url))
     const a = lp.open(docId)
     const b = track(connectClient(server.url)).open(docId)
@@ -94,7 +94,7 @@ describe('Comet channel over long-polling', () => {
   })
 
   it('converges two long-polling users', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const a = track(connectLongPollClient(server.url)).open(docId)
     const b = track(connectLongPollClient(server.url)).open(docId)
     await waitFor(() => a.status.synced && b.status.synced, 'both synced')
@@ -105,7 +105,7 @@ describe('Comet channel over long-polling', () => {
   })
 
   it('falls back to long-polling when the WebSocket endpoint is blocked, and remembers it', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const memory = new Map<string, string>()
     const client = track(
       connectLongPollClient(server.url, {
@@ -142,7 +142,7 @@ describe('Comet channel over long-polling', () => {
   // still has the old connection attached: it starts a new session instead,
   // which converges (the edits arrive) but fails the same-sid assertion.
   it('resumes its session after the connections are cut, without losing or repeating edits', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const proxy = await startTcpProxy(Number(new URL(server.url).port))
     after(() => proxy.close())
     const lp = track(connectLongPollClient(proxy.url))

@@ -78,7 +78,7 @@ describe('long-poll endpoints', () => {
   })
 
   it('piggybacks replies on the POST response and resends frames whose poll response was lost', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const hello = await poll(server, '')
     const sid = parseHandshake((hello.frames[0] as { json: string }).json)!.sid
     const reply = await send(server, sid, [
@@ -107,7 +107,7 @@ describe('long-poll endpoints', () => {
   })
 
   it('applies a retried POST once', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const hello = await poll(server, '')
     const sid = parseHandshake((hello.frames[0] as { json: string }).json)!.sid
     await send(server, sid, [{ kind: FrameKind.Data, seq: 1, payload: encodeEmptyMessage(docId, MessageType.Join) }])

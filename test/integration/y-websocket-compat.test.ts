@@ -40,7 +40,7 @@ describe('y-websocket compatibility endpoint', () => {
   })
 
   it('converges two clients on concurrent edits', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const a = open(docId)
     const b = open(docId)
     await waitFor(() => a.synced && b.synced, 'both providers synced')
@@ -64,7 +64,7 @@ describe('y-websocket compatibility endpoint', () => {
   })
 
   it('propagates awareness and removes it when a client disconnects', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const a = open(docId)
     const b = open(docId)
     await waitFor(() => a.synced && b.synced, 'both providers synced')
@@ -84,7 +84,7 @@ describe('y-websocket compatibility endpoint', () => {
   })
 
   it('keeps every document across a restart', async () => {
-    const docId = await server.directory.create()
+    const { docId } = await server.directory.create()
     const a = open(docId)
     await waitFor(() => a.synced, 'synced')
     a.doc.getText('t').insert(0, 'persist me')

@@ -97,6 +97,15 @@ describe('LevelDocStore', () => {
       assertLoadsAs(await second.load(docId), doc)
     })
 
+    it('keeps metadata across close and reopen', async () => {
+      const first = await open()
+      const written = first.putMeta('view!some-view-id', 'some-doc-id')
+      await first.close()
+      await written
+      const second = await open()
+      assert.equal(await second.getMeta('view!some-view-id'), 'some-doc-id')
+    })
+
     it('refuses a second open of the same folder with a clear message, and the first keeps working', async () => {
       const first = await open()
       const error: unknown = await LevelDocStore.open({ dir }).then(
