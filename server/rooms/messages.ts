@@ -17,7 +17,7 @@ import { validateUpdate } from './update-validation'
 import { guardAwarenessUpdate } from './awareness-guard'
 
 /** Why a message was refused, for logs and metrics. */
-export type RefusalReason = 'malformed' | 'read-only' | 'unknown-type' | 'bad-update' | 'awareness'
+export type RefusalReason = 'malformed' | 'read-only' | 'unknown-type' | 'bad-update' | 'awareness' | 'too-large'
 
 /** The outcome of handling one message: null when it was accepted. */
 export type HandleResult = null | { refused: RefusalReason; detail: string }
@@ -105,8 +105,22 @@ function applyUpdate(room: Room, peer: Peer, update: Uint8Array): HandleResult {
   }
   // Validate fully before applying, so malformed or hostile bytes never reach
   // the document half-way through an integration (see update-validation.ts).
+  if (room.wouldExceedSize(update.length)) {
+    return refuse(peer, 'too-large', `the document would grow past ${room.maxDocBytes} bytes; the update was refused`)
+  }
   const verdict = validateUpdate(room.doc, update, room.limits)
   if (!verdict.ok) return refuse(peer, 'bad-update', verdict.reason)
+  // New content under a client id another peer writes under is forged:
+  // refused whole (content the room already has may be relayed by anyone).
+  const { to } = Y.parseUpdateMeta(update)
+  const claims: number[] = []
+  for (const [clientId, endClock] of to) {
+    if (endClock <= Y.getState(room.doc.store, clientId)) continue
+    const writer = room.writerOf(clientId)
+    if (writer && writer !== peer) return refuse(peer, 'bad-update', `client id ${clientId} belongs to another connection`)
+    if (!writer) claims.push(clientId)
+  }
+  for (const clientId of claims) room.claimWriter(clientId, peer)
   Y.applyUpdate(room.doc, update, peer)
   return null
 }
@@ -124,7 +138,7 @@ function refuse(peer: Peer, reason: RefusalReason, detail: string): HandleResult
   if (peer.speaksCometpad) {
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Error)
-    encoding.writeVarUint(encoder, reason === 'read-only' ? DocErrorCode.Forbidden : DocErrorCode.BadMessage)
+    encoding.writeVarUint(encoder, reason === 'read-only' ? DocErrorCode.Forbidden : reason === 'too-large' ? DocErrorCode.TooLarge : DocErrorCode.BadMessage)
     encoding.writeVarString(encoder, detail)
     peer.send(encoding.toUint8Array(encoder))
   }

@@ -39,6 +39,8 @@ export interface RoomOptions {
   retryMaxMs?: number
   /** Bounds on hostile input; each missing field takes its default from {@link defaultRoomLimits}. */
   limits?: Partial<RoomLimits>
+  /** Refuse updates that would grow the document's estimated size past this; 0 = no limit. @default 0 */
+  maxDocBytes?: number
 }
 
 /** See the module comment. */
@@ -50,6 +52,8 @@ export class Room implements AwarenessRoomView {
   readonly limits: Readonly<RoomLimits>
   /** Each peer and the awareness client ids it introduced. */
   private readonly peers = new Map<Peer, Set<number>>()
+  /** Who writes under each Yjs client id (see {@link writerOf}). */
+  private readonly writers = new Map<number, Peer>()
   private readonly store: DocStore
   private readonly logger: Logger
   /** Resolves when every write queued so far is durable (or covered by a recovery write). */
@@ -62,6 +66,14 @@ export class Room implements AwarenessRoomView {
   private readonly retryMaxMs: number
   /** Set while the last write failed; cleared by a successful recovery. */
   storageError: Error | null = null
+  /**
+   * An upper estimate of the document's size, in bytes: the stored state it
+   * was loaded from plus every update applied since (deletions do not
+   * shrink it until the room is reloaded from the compacted store).
+   */
+  private estimatedBytes: number
+  /** See {@link RoomOptions.maxDocBytes}. */
+  readonly maxDocBytes: number
 
   constructor(options: RoomOptions) {
     this.docId = options.docId
@@ -70,6 +82,8 @@ export class Room implements AwarenessRoomView {
     this.retryBaseMs = options.retryBaseMs ?? 500
     this.retryMaxMs = options.retryMaxMs ?? 30_000
     this.limits = Object.freeze({ ...defaultRoomLimits, ...definedFields(options.limits ?? {}) })
+    this.maxDocBytes = options.maxDocBytes ?? 0
+    this.estimatedBytes = options.initialState?.length ?? 0
     this.doc = new Y.Doc({ gc: true })
     if (options.initialState) Y.applyUpdate(this.doc, options.initialState, this)
     this.awareness = new awarenessProtocol.Awareness(this.doc)
@@ -87,6 +101,16 @@ export class Room implements AwarenessRoomView {
   /** All peers (for the server-side API and tests). */
   get peerList(): Peer[] {
     return [...this.peers.keys()]
+  }
+
+  /** The estimated size of the document, in bytes (see `estimatedBytes`). */
+  get sizeEstimate(): number {
+    return this.estimatedBytes
+  }
+
+  /** Whether applying an update of `bytes` bytes would take the document past `maxDocBytes`. */
+  wouldExceedSize(bytes: number): boolean {
+    return this.maxDocBytes > 0 && this.estimatedBytes + bytes > this.maxDocBytes
   }
 
   /** Add a peer and start the sync: send the server's state vector and everyone's presence. */
@@ -107,7 +131,23 @@ export class Room implements AwarenessRoomView {
     const clientIds = this.peers.get(peer)
     if (!clientIds) return
     this.peers.delete(peer)
+    for (const [clientId, writer] of this.writers) if (writer === peer) this.writers.delete(clientId)
     if (clientIds.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...clientIds], null)
+  }
+
+  /**
+   * The peer that writes under Yjs client id `clientId`, if one does. The
+   * first peer to add content under an id owns it while it stays in the
+   * room: another peer adding content there would claim the owner's next
+   * clocks, and Yjs would then drop the owner's own edits as already known.
+   */
+  writerOf(clientId: number): Peer | undefined {
+    return this.writers.get(clientId)
+  }
+
+  /** Record that `peer` writes under `clientId` (see {@link writerOf}). */
+  claimWriter(clientId: number, peer: Peer): void {
+    this.writers.set(clientId, peer)
   }
 
   /** Whether `peer` is in the room. */
@@ -184,6 +224,7 @@ export class Room implements AwarenessRoomView {
 
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return // loading the stored state
+    this.estimatedBytes += update.length
     this.queueWrite(update)
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Sync)
