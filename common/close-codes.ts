@@ -30,6 +30,8 @@ export const CloseCode = {
   SessionUnknown: 4002,
   /** Unacknowledged frames exceeded the resend window. */
   ResendWindowExceeded: 4003,
+  /** The client did not read what the server sent; its buffer passed the limit. */
+  SlowReader: 4004,
 } as const
 
 /** One of the codes in {@link CloseCode}. */

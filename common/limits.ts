@@ -46,3 +46,21 @@ export const maxUnackedFrames = 4096
 export const reconnectBaseMs = 250
 /** @default 10000 */
 export const reconnectMaxMs = 10_000
+
+/**
+ * Server-side abuse limits (server/config.ts; README "Configuration").
+ * Each is per session (or y-websocket socket) unless it says otherwise;
+ * 0 turns a limit off.
+ */
+/** Upstream messages per second; bursts of twice as many. @default 200 */
+export const maxMessagesPerSecond = 200
+/** Upstream bytes per second; bursts of twice as many. @default 1 MiB */
+export const maxBytesPerSecond = 1024 * 1024
+/** Sessions and y-websocket sockets per client IP address. @default 50 */
+export const maxSessionsPerIp = 50
+/** Unread bytes the server buffers for one client before dropping it. @default 8 MiB */
+export const slowReaderBytes = 8 * 1024 * 1024
+/** Largest (estimated) document size. @default 32 MiB */
+export const maxDocBytes = 32 * 1024 * 1024
+/** Most documents in server memory at once. @default 10000 */
+export const maxOpenRooms = 10_000

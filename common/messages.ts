@@ -48,6 +48,10 @@ export const DocErrorCode = {
   Forbidden: 403,
   /** The document could not be loaded or stored; the server keeps trying. */
   StorageFailed: 500,
+  /** The update would grow the document past the server's size limit; it was dropped. */
+  TooLarge: 413,
+  /** The server holds as many documents open as it may; try again later. */
+  Busy: 503,
 } as const
 
 /** Start a message for `docId`: returns an encoder positioned at the body. */

@@ -28,6 +28,7 @@ import { routes } from './http/routes'
 import { StaticClient, defaultClientDir } from './http/static-client'
 import { ServerMetrics } from './http/metrics'
 import { guardUpgrade, originGuard } from './http/origin'
+import { IpCounter } from './util/ip-counter'
 
 /** Parts a caller may supply instead of the defaults (tests). */
 export interface ServerDeps {
@@ -70,7 +71,9 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   }
   const store = metrics.timeAppends(rawStore)
   const directory = new DocDirectory(store)
-  const rooms = new RoomRegistry({ store, logger })
+  const rooms = new RoomRegistry({ store, logger, maxOpenRooms: config.maxOpenRooms, maxDocBytes: config.maxDocBytes, onRoomsFull: () => metrics.countLimit('open_rooms') })
+  // One count per client address across every endpoint (Comet sessions and y-websocket sockets).
+  const perIp = new IpCounter(config.maxSessionsPerIp)
   const sessions = new SessionRegistry({
     pingIntervalMs: config.pingIntervalMs,
     pingTimeoutMs: config.pingTimeoutMs,
@@ -80,10 +83,28 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     pollHoldMs: config.pollHoldMs,
     transports: ['websocket', 'stream', 'long-poll'],
     frameCounts: metrics.frameCounts,
+    maxMessagesPerSecond: config.maxMessagesPerSecond,
+    maxBytesPerSecond: config.maxBytesPerSecond,
+    slowReaderBytes: config.slowReaderBytes,
+    perIp,
+    onLimitExceeded: metrics.countLimit,
   })
   new ChannelRouter({ sessions, rooms, directory, logger, onRefused: metrics.countRefusal })
   const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })
-  const yws = new YWebSocketEndpoint({ rooms, directory, logger, maxMessageBytes: config.maxFrameBytes, pingIntervalMs: 30_000, frameCounts: metrics.frameCounts, onRefused: metrics.countRefusal })
+  const yws = new YWebSocketEndpoint({
+    rooms,
+    directory,
+    logger,
+    maxMessageBytes: config.maxFrameBytes,
+    pingIntervalMs: 30_000,
+    frameCounts: metrics.frameCounts,
+    onRefused: metrics.countRefusal,
+    maxMessagesPerSecond: config.maxMessagesPerSecond,
+    maxBytesPerSecond: config.maxBytesPerSecond,
+    slowReaderBytes: config.slowReaderBytes,
+    perIp,
+    onLimitExceeded: metrics.countLimit,
+  })
   metrics.watch({ sessions, rooms, yWebSocketConnections: () => yws.connectionCount })
   const client = new StaticClient(deps.clientDir ?? defaultClientDir())
   if (!client.isBuilt) logger.warn({ dir: client.dir }, 'the browser client is not built; run `npm run build`')

@@ -12,7 +12,7 @@ import type { Session } from './comet/session'
 import type { SessionRegistry } from './comet/session-registry'
 import type { DocDirectory } from './docs/doc-directory'
 import type { Peer } from './rooms/peer'
-import type { RoomRegistry } from './rooms/room-registry'
+import { RoomsFullError, type RoomRegistry } from './rooms/room-registry'
 import { handleMessage, type RefusalReason } from './rooms/messages'
 import type { Room } from './rooms/room'
 import type { DocId } from '../common/ids'
@@ -150,6 +150,11 @@ export class ChannelRouter {
       peer.backlog = []
       for (const message of backlog) this.dispatch(peer, message)
     } catch (error) {
+      if (error instanceof RoomsFullError) {
+        this.options.logger.warn({ docId: access.docId }, error.message)
+        fail(DocErrorCode.Busy, error.message)
+        return
+      }
       this.options.logger.error({ err: error, docId: access.docId }, 'loading a document failed')
       fail(DocErrorCode.StorageFailed, 'the document could not be loaded; try again')
     }

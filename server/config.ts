@@ -33,6 +33,18 @@ export interface Config {
    * (see http/origin.ts). @default []
    */
   allowedOrigins: string[]
+  /** Upstream messages (WebSocket messages, POST bodies) per second per session or y-websocket socket; 0 = off. @default 200 */
+  maxMessagesPerSecond: number
+  /** Upstream bytes per second per session or y-websocket socket; 0 = off. @default 1 MiB */
+  maxBytesPerSecond: number
+  /** Comet sessions plus y-websocket sockets per client IP address; 0 = off. @default 50 */
+  maxSessionsPerIp: number
+  /** Drop a WebSocket or stream client with more unread bytes than this buffered; 0 = off. @default 8 MiB */
+  slowReaderBytes: number
+  /** Refuse updates that would grow a document past this estimated size; 0 = off. @default 32 MiB */
+  maxDocBytes: number
+  /** Most documents in memory at once; 0 = off. @default 10000 */
+  maxOpenRooms: number
 }
 
 interface Setting {
@@ -55,6 +67,12 @@ export const settings: readonly Setting[] = [
   { key: 'sessionGraceMs', env: 'SESSION_GRACE_MS', flag: 'session-grace-ms', kind: 'integer', defaultValue: String(limits.sessionGraceMs), help: 'keep a dropped session this long for its client to resume (ms)' },
   { key: 'pollHoldMs', env: 'POLL_HOLD_MS', flag: 'poll-hold-ms', kind: 'integer', defaultValue: String(limits.pollHoldMs), help: 'hold a long-poll request this long when nothing is waiting (ms)' },
   { key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', kind: 'integer', defaultValue: String(limits.maxFrameBytes), help: 'largest frame or WebSocket message accepted (bytes)' },
+  { key: 'maxMessagesPerSecond', env: 'MAX_MESSAGES_PER_SECOND', flag: 'max-messages-per-second', kind: 'integer', defaultValue: String(limits.maxMessagesPerSecond), help: 'messages a client may send per second, bursts of twice that; more closes it with 4429 (0: off)' },
+  { key: 'maxBytesPerSecond', env: 'MAX_BYTES_PER_SECOND', flag: 'max-bytes-per-second', kind: 'integer', defaultValue: String(limits.maxBytesPerSecond), help: 'bytes a client may send per second, bursts of twice that; more closes it with 4429 (0: off)' },
+  { key: 'maxSessionsPerIp', env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', kind: 'integer', defaultValue: String(limits.maxSessionsPerIp), help: 'sessions and y-websocket sockets per client address; more are refused with 429 (0: off)' },
+  { key: 'slowReaderBytes', env: 'SLOW_READER_BYTES', flag: 'slow-reader-bytes', kind: 'integer', defaultValue: String(limits.slowReaderBytes), help: 'drop a client with more unread bytes than this (4004) (0: off)' },
+  { key: 'maxDocBytes', env: 'MAX_DOC_BYTES', flag: 'max-doc-bytes', kind: 'integer', defaultValue: String(limits.maxDocBytes), help: 'refuse updates growing a document past this size (413/4413) (0: off)' },
+  { key: 'maxOpenRooms', env: 'MAX_OPEN_ROOMS', flag: 'max-open-rooms', kind: 'integer', defaultValue: String(limits.maxOpenRooms), help: 'most documents in memory; opening more is refused with 503 (0: off)' },
   { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'list', defaultValue: '', help: 'comma-separated origins besides our own that browsers may connect from, e.g. https://a.example,https://b.example (empty: same-origin only)' },
 ]
 
@@ -65,8 +83,8 @@ export class ConfigError extends Error {
 
 /** The usage text for `--help`. */
 export function usage(): string {
-  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(18)} ${s.help} (default: ${s.defaultValue})`)
-  return ['Usage: cometpad [options]', '', 'Each option can also be set by its environment variable; a flag wins.', '', '  flag                   variable           meaning', ...rows, '  --help                                    print this help'].join('\n')
+  const rows = settings.map((s) => `  --${s.flag.padEnd(24)} ${s.env.padEnd(24)} ${s.help} (default: ${s.defaultValue})`)
+  return ['Usage: cometpad [options]', '', 'Each option can also be set by its environment variable; a flag wins.', '', '  flag                       variable                 meaning', ...rows, '  --help                                    print this help'].join('\n')
 }
 
 /**

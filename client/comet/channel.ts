@@ -564,7 +564,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.transport = null
     // A transport that learnt the session is gone (long-polling's 404 with
     // no readable Close frame) says so in its code: do not resume it.
-    if (code === CloseCode.SessionUnknown || code === CloseCode.ResendWindowExceeded) this.sid = null
+    if (code === CloseCode.SessionUnknown || code === CloseCode.ResendWindowExceeded || code === CloseCode.SlowReader) this.sid = null
     if (this.advice.reconnect === 'none') {
       this.finish(code, reason)
       return

@@ -13,6 +13,7 @@ import type { SessionRegistry } from './session-registry'
 import type { Session } from './session'
 import { LongPollTransport } from './transports/long-poll'
 import { StreamTransport } from './transports/stream'
+import { peerAddress } from '../util/ip-counter'
 
 /** What the endpoint needs. */
 export interface CometHttpEndpointOptions {
@@ -89,7 +90,12 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
       noStore(ctx)
       const sid = ctx.query.sid
       if (sid === undefined) {
-        const session = sessions.create()
+        const ip = peerAddress(ctx.req.socket)
+        if (!sessions.admit(ip)) {
+          closeBody(ctx, 429, CloseCode.RateLimited, 'too many sessions from this address')
+          return
+        }
+        const session = sessions.create(ip)
         const transport = new LongPollTransport()
         session.attach(transport, 0, false)
         logger.debug({ sid: session.id, transport: 'long-poll' }, 'comet connection open')

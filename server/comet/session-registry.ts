@@ -4,6 +4,7 @@
 import { ObservableV2 } from 'lib0/observable'
 import { randomId, type SessionId } from '../../common/ids'
 import { Session, type SessionOptions } from './session'
+import type { IpCounter } from '../util/ip-counter'
 
 /** Events of a {@link SessionRegistry}. */
 export type SessionRegistryEvents = {
@@ -27,6 +28,8 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
     private readonly options: SessionOptions & {
       /** How often the shared liveness sweep runs, in ms. @default 1000 */
       sweepIntervalMs?: number
+      /** Sessions per client address (shared with the y-websocket endpoint); none: no limit. */
+      perIp?: IpCounter
     },
   ) {
     super()
@@ -68,11 +71,23 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
     return this.sessions.values()
   }
 
-  /** Create and register a new session. */
-  create(): Session {
+  /**
+   * Whether client address `ip` may start one more session. A refusal is
+   * counted (`sessions_per_ip`); the caller answers 429.
+   */
+  admit(ip: string): boolean {
+    if (!this.options.perIp || this.options.perIp.admits(ip)) return true
+    this.options.onLimitExceeded?.('sessions_per_ip')
+    return false
+  }
+
+  /** Create and register a new session, counted against client address `ip` if given (see {@link admit}). */
+  create(ip?: string): Session {
     const session = new Session(randomId(22) as SessionId, this.options)
     this.sessions.set(session.id, session)
+    const release = ip !== undefined ? this.options.perIp?.acquire(ip, true) : undefined
     session.on('close', (code, reason) => {
+      release?.()
       this.sessions.delete(session.id)
       this.ended.set(session.id, { code, reason, at: Date.now() })
     })

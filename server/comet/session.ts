@@ -15,6 +15,8 @@ import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../
 import type { Advice, Handshake, TransportName } from '../../common/comet/handshake'
 import type { SessionId } from '../../common/ids'
 import type { ServerTransport } from './transport'
+import { RateLimiter } from './rate-limiter'
+import type { OnLimitExceeded } from '../util/limit-names'
 
 /** Session timing and limits. */
 export interface SessionOptions {
@@ -36,6 +38,17 @@ export interface SessionOptions {
   now?: () => number
   /** Counts of Data frames in and out, shared by every session of a server (metrics). */
   frameCounts?: FrameCounts
+  /** Upstream batches (WebSocket messages, POST bodies) per second; 0 = no limit. @default 0 */
+  maxMessagesPerSecond?: number
+  /** Upstream bytes per second; 0 = no limit. @default 0 */
+  maxBytesPerSecond?: number
+  /**
+   * Close the session when a push transport (WebSocket, stream) holds more
+   * than this many bytes its client has not read; 0 = no limit. @default 0
+   */
+  slowReaderBytes?: number
+  /** Called when the session is closed for exceeding a limit (metrics). */
+  onLimitExceeded?: OnLimitExceeded
 }
 
 /**
@@ -86,6 +99,7 @@ export class Session extends ObservableV2<SessionEvents> {
   private pingNonce = 0
   private readonly now: () => number
   private readonly frameCounts: FrameCounts
+  private readonly rateLimiter: RateLimiter | null
   /** Advice sent with the next handshake. */
   advice: Advice = { reconnect: 'retry', retryAfterMs: 0 }
 
@@ -98,6 +112,8 @@ export class Session extends ObservableV2<SessionEvents> {
     this.frameCounts = options.frameCounts ?? { in: 0, out: 0 }
     this.lastHeardAt = this.now()
     this.detachedAt = this.now()
+    const limiter = new RateLimiter({ messagesPerSecond: options.maxMessagesPerSecond ?? 0, bytesPerSecond: options.maxBytesPerSecond ?? 0 }, this.now)
+    this.rateLimiter = limiter.isEnabled ? limiter : null
   }
 
   /** The current state. */
@@ -157,6 +173,7 @@ export class Session extends ObservableV2<SessionEvents> {
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
     transport.send(encodeBatch(frames))
     this.emit('attach', [transport])
+    this.checkSlowReader(transport)
   }
 
   /** The transport carrying the session, if any (the long-poll endpoint checks it is its own). */
@@ -257,6 +274,16 @@ export class Session extends ObservableV2<SessionEvents> {
 
   private onBatch(bytes: Uint8Array): void {
     this.lastHeardAt = this.now()
+    const exceeded = this.rateLimiter?.take(1, bytes.length) ?? null
+    if (exceeded) {
+      this.options.onLimitExceeded?.(exceeded)
+      const reason =
+        exceeded === 'messages_per_second'
+          ? `more than ${this.options.maxMessagesPerSecond} messages per second`
+          : `more than ${this.options.maxBytesPerSecond} bytes per second`
+      this.close(CloseCode.RateLimited, reason)
+      return
+    }
     let frames: Frame[]
     try {
       frames = decodeBatch(bytes, this.options.maxFrameBytes)
@@ -358,6 +385,26 @@ export class Session extends ObservableV2<SessionEvents> {
       this.isAckDue = false
     }
     transport.send(encodeBatch(frames))
+    this.checkSlowReader(transport)
+  }
+
+  /**
+   * A client that does not read its socket makes the server buffer without
+   * bound: past `slowReaderBytes` the session ends and the socket is
+   * dropped at once (a close handshake would wait behind the same buffer).
+   * Long-poll queues are bounded by the resend window instead.
+   */
+  private checkSlowReader(transport: ServerTransport): void {
+    const limit = this.options.slowReaderBytes ?? 0
+    if (limit <= 0 || transport.name === 'long-poll' || this.stateValue === 'closed') return
+    const buffered = transport.bufferedBytes
+    if (buffered <= limit) return
+    this.options.onLimitExceeded?.('slow_reader')
+    const reason = `the client did not read ${buffered} bytes (limit ${limit})`
+    this.clearTransport()
+    transport.abort?.()
+    transport.close(CloseCode.SlowReader, reason)
+    this.close(CloseCode.SlowReader, reason)
   }
 }
 

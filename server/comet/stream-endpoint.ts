@@ -18,6 +18,7 @@ import { CloseCode } from '../../common/close-codes'
 import { encodeBatch, FrameKind } from '../../common/comet/frame'
 import type { SessionRegistry } from './session-registry'
 import type { Session } from './session'
+import { peerAddress } from '../util/ip-counter'
 import { defaultHeartbeatMs, defaultMaxStreamMs, encodeRecord, StreamTicker, StreamTransport } from './transports/stream'
 
 /** What the streaming endpoint needs. */
@@ -76,7 +77,12 @@ export function cometStream(options: CometStreamEndpointOptions): Middleware {
     }
     const sid = ctx.query.sid
     if (sid === undefined) {
-      const session = sessions.create()
+      const ip = peerAddress(ctx.req.socket)
+      if (!sessions.admit(ip)) {
+        closeRecord(ctx, 429, CloseCode.RateLimited, 'too many sessions from this address')
+        return
+      }
+      const session = sessions.create(ip)
       const transport = newTransport()
       // Attached first, so the Hello waits in the transport's queue and
       // becomes the stream's first record.

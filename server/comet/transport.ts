@@ -38,4 +38,6 @@ export interface ServerTransport extends ObservableV2<ServerTransportEvents> {
   clearQueued?(): void
   /** Close with a code and a human-readable reason. Idempotent. */
   close(code: number, reason: string): void
+  /** Drop the connection now, without waiting for unsent bytes or a close handshake (a slow reader). */
+  abort?(): void
 }

@@ -12,6 +12,7 @@ import { WebSocketTransport } from './transports/websocket'
 import type { Session } from './session'
 import { CloseCode } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind } from '../../common/comet/frame'
+import { peerAddress } from '../util/ip-counter'
 
 /** What the endpoint needs. */
 export interface CometWebSocketEndpointOptions {
@@ -33,10 +34,18 @@ export class CometWebSocketEndpoint {
 
   /** Upgrade `req` and attach the socket to a new or resumed session. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    const ip = peerAddress(req.socket)
+    const sid = url.searchParams.get('sid')
+    const isProbe = url.searchParams.get('probe') === '1'
+    const known = sid ? this.options.sessions.get(sid) : undefined
+    // Only a new session counts against its address: a resume or a probe moves one it has.
+    if (!isProbe && (!known || known.state === 'closed') && !this.options.sessions.admit(ip)) {
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many sessions from this address\n')
+      return
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const transport = new WebSocketTransport(ws)
-      const sid = url.searchParams.get('sid')
-      if (url.searchParams.get('probe') === '1') {
+      if (isProbe) {
         this.probe(transport, sid)
         return
       }
@@ -44,13 +53,13 @@ export class CometWebSocketEndpoint {
       const clientAck = Number.isSafeInteger(ack) && ack >= 0 ? ack : 0
       let session: Session | undefined = sid ? this.options.sessions.get(sid) : undefined
       const resumed = session !== undefined && session.state !== 'closed'
-      if (!session || !resumed) session = this.options.sessions.create()
+      if (!session || !resumed) session = this.options.sessions.create(ip)
       try {
         session.attach(transport, resumed ? clientAck : 0, resumed)
       } catch (error) {
         // A client that acknowledges frames it never got is broken; start afresh.
         this.options.logger.warn({ err: error, sid }, 'could not resume session')
-        session = this.options.sessions.create()
+        session = this.options.sessions.create(ip)
         session.attach(transport, 0, false)
       }
       this.options.logger.debug({ sid: session.id, resumed, transport: 'websocket' }, 'comet connection open')

@@ -12,11 +12,14 @@ import { CloseCode } from '../../common/close-codes'
 import type { DocId } from '../../common/ids'
 import type { DocDirectory } from '../docs/doc-directory'
 import type { Peer } from '../rooms/peer'
-import type { RoomRegistry } from '../rooms/room-registry'
+import { RoomsFullError, type RoomRegistry } from '../rooms/room-registry'
 import type { Room } from '../rooms/room'
 import { handleMessage, type RefusalReason } from '../rooms/messages'
 import type { FrameCounts } from '../comet/session'
 import { wsBytes } from '../util/ws-bytes'
+import { RateLimiter } from '../comet/rate-limiter'
+import { peerAddress, type IpCounter } from '../util/ip-counter'
+import type { OnLimitExceeded } from '../util/limit-names'
 
 /** What the endpoint needs. */
 export interface YWebSocketEndpointOptions {
@@ -31,6 +34,16 @@ export interface YWebSocketEndpointOptions {
   frameCounts?: FrameCounts
   /** Called for every refused message (metrics); rooms stay free of metrics. */
   onRefused?: (reason: RefusalReason) => void
+  /** Messages per second per socket; 0 = no limit. @default 0 */
+  maxMessagesPerSecond?: number
+  /** Bytes per second per socket; 0 = no limit. @default 0 */
+  maxBytesPerSecond?: number
+  /** Sockets per client address, shared with the Comet sessions; none: no limit. */
+  perIp?: IpCounter
+  /** Drop a socket holding more unread bytes than this; 0 = no limit. @default 0 */
+  slowReaderBytes?: number
+  /** Called each time a socket exceeds a limit (metrics). */
+  onLimitExceeded?: OnLimitExceeded
 }
 
 class YWebSocketPeer implements Peer {
@@ -42,12 +55,22 @@ class YWebSocketPeer implements Peer {
     private readonly socket: WebSocket,
     readonly canWrite: boolean,
     private readonly frameCounts: FrameCounts,
+    private readonly slowReaderBytes: number,
+    private readonly onLimitExceeded: OnLimitExceeded | undefined,
   ) {}
 
   send(message: Uint8Array): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     this.frameCounts.out++
     this.socket.send(message, { binary: true })
+    const buffered = this.socket.bufferedAmount
+    if (this.slowReaderBytes > 0 && buffered > this.slowReaderBytes) {
+      // A client that does not read: drop it now, its buffer with it (a
+      // close handshake would queue behind the bytes it is not reading).
+      this.onLimitExceeded?.('slow_reader')
+      this.socket.close(CloseCode.SlowReader, `the client did not read ${buffered} bytes`)
+      this.socket.terminate()
+    }
   }
 
   close(code: number, reason: string): void {
@@ -72,7 +95,16 @@ export class YWebSocketEndpoint {
 
   /** Upgrade a request for `/yjs/<address>`. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, address: string): void {
+    const release = this.options.perIp?.acquire(peerAddress(req.socket))
+    if (release === null) {
+      this.options.onLimitExceeded?.('sessions_per_ip')
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many connections from this address\n')
+      return
+    }
+    // A failed handshake never opens a socket: release its count with the raw socket.
+    socket.once('close', () => release?.())
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('close', () => release?.())
       void this.onConnection(ws, address)
     })
   }
@@ -99,7 +131,18 @@ export class YWebSocketEndpoint {
     const backlog: Uint8Array[] = []
     let room: Room | null = null
     let peer: YWebSocketPeer | null = null
+    const limiter = new RateLimiter({ messagesPerSecond: this.options.maxMessagesPerSecond ?? 0, bytesPerSecond: this.options.maxBytesPerSecond ?? 0 })
+    const isLimited = limiter.isEnabled
     ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== ws.OPEN) return
+      if (isLimited) {
+        const exceeded = limiter.take(1, Array.isArray(data) ? data.reduce((sum, chunk) => sum + chunk.length, 0) : data.byteLength)
+        if (exceeded) {
+          this.options.onLimitExceeded?.(exceeded)
+          ws.close(CloseCode.RateLimited, exceeded === 'messages_per_second' ? `more than ${this.options.maxMessagesPerSecond} messages per second` : `more than ${this.options.maxBytesPerSecond} bytes per second`)
+          return
+        }
+      }
       if (!isBinary) {
         this.options.onRefused?.('malformed')
         ws.close(CloseCode.BadFrame, 'text frames are not part of the y-websocket protocol')
@@ -134,12 +177,17 @@ export class YWebSocketEndpoint {
       return
     }
     if (ws.readyState !== ws.OPEN) return
-    peer = new YWebSocketPeer(`yjs:${address}`, ws, access.canWrite, this.frameCounts)
+    peer = new YWebSocketPeer(`yjs:${address}`, ws, access.canWrite, this.frameCounts, this.options.slowReaderBytes ?? 0, this.options.onLimitExceeded)
     this.peers.set(peer, ws)
     const docId: DocId = access.docId
     try {
       room = await rooms.join(docId, peer)
     } catch (error) {
+      if (error instanceof RoomsFullError) {
+        logger.warn({ docId }, error.message)
+        ws.close(CloseCode.InternalError, 'the server has too many documents open; try again later')
+        return
+      }
       logger.error({ err: error, docId }, 'loading a document failed')
       ws.close(CloseCode.InternalError, 'the document could not be loaded')
       return
@@ -159,7 +207,8 @@ export class YWebSocketEndpoint {
     // A stock client cannot read our error messages: a malformed message closes its socket with the reason.
     // A refused presence entry is dropped, not fatal: stock clients re-send
     // others' states and a reconnecting client may still own its old id.
-    if (result.refused !== 'read-only' && result.refused !== 'awareness') ws.close(CloseCode.BadFrame, result.detail.slice(0, 123))
+    if (result.refused === 'too-large') ws.close(CloseCode.TooLarge, result.detail.slice(0, 123))
+    else if (result.refused !== 'read-only' && result.refused !== 'awareness') ws.close(CloseCode.BadFrame, result.detail.slice(0, 123))
   }
 
   private pingAll(): void {

@@ -15,6 +15,7 @@ import type { SessionRegistry } from '../comet/session-registry'
 import type { RefusalReason } from '../rooms/messages'
 import type { RoomRegistry } from '../rooms/room-registry'
 import type { DocStore } from '../storage/doc-store'
+import { limitNames, type LimitName } from '../util/limit-names'
 
 /** What the gauges read at scrape time. */
 export interface MetricsSources {
@@ -38,6 +39,7 @@ export class ServerMetrics {
   readonly frameCounts: FrameCounts = { in: 0, out: 0 }
   private sources: MetricsSources | null = null
   private readonly refused: Counter<'reason'>
+  private readonly limitExceeded: Counter<'limit'>
   private readonly storeWrites: Histogram
   private readonly loopDelay: IntervalHistogram
 
@@ -103,6 +105,14 @@ export class ServerMetrics {
       labelNames: ['reason'],
       registers,
     })
+    this.limitExceeded = new Counter({
+      name: 'cometpad_limit_exceeded_total',
+      help: 'Clients that exceeded a configured limit (and were refused or closed), by limit',
+      labelNames: ['limit'],
+      registers,
+    })
+    // Every limit appears at 0 from the first scrape, so a rate() has a baseline.
+    for (const limit of limitNames) this.limitExceeded.inc({ limit }, 0)
     this.storeWrites = new Histogram({
       name: 'cometpad_store_write_seconds',
       help: 'Time for a DocStore append to become durable (failed appends included)',
@@ -133,6 +143,12 @@ export class ServerMetrics {
   /** Count one refused message; pass as `onRefused` to the router and the y-websocket endpoint. */
   readonly countRefusal = (reason: RefusalReason): void => {
     this.refused.inc({ reason })
+    if (reason === 'too-large') this.countLimit('doc_bytes')
+  }
+
+  /** Count one exceeded limit; pass as `onLimitExceeded` to sessions, endpoints and rooms. */
+  readonly countLimit = (limit: LimitName): void => {
+    this.limitExceeded.inc({ limit })
   }
 
   /**

@@ -20,6 +20,17 @@ type Slot =
 export interface RoomRegistryOptions {
   store: DocStore
   logger: Logger
+  /** Most documents in memory at once; joining another is refused with {@link RoomsFullError}. 0 = no limit. @default 0 */
+  maxOpenRooms?: number
+  /** Passed to every room: see `RoomOptions.maxDocBytes`. @default 0 */
+  maxDocBytes?: number
+  /** Called when a join is refused because `maxOpenRooms` rooms are open (metrics). */
+  onRoomsFull?: () => void
+}
+
+/** Thrown by {@link RoomRegistry.join} when `maxOpenRooms` documents are in memory already. */
+export class RoomsFullError extends Error {
+  override readonly name = 'RoomsFullError'
 }
 
 /** See the module comment. */
@@ -54,6 +65,11 @@ export class RoomRegistry {
     for (;;) {
       const slot = this.slots.get(docId)
       if (!slot) {
+        const max = this.options.maxOpenRooms ?? 0
+        if (max > 0 && this.slots.size >= max) {
+          this.options.onRoomsFull?.()
+          throw new RoomsFullError(`the server has ${max} documents open, its limit; try again later`)
+        }
         const ready = this.load(docId)
         this.slots.set(docId, { state: 'loading', ready })
         try {
@@ -119,7 +135,7 @@ export class RoomRegistry {
 
   private async load(docId: DocId): Promise<Room> {
     const initialState = await this.options.store.load(docId)
-    return new Room({ docId, store: this.options.store, logger: this.options.logger, initialState })
+    return new Room({ docId, store: this.options.store, logger: this.options.logger, initialState, maxDocBytes: this.options.maxDocBytes ?? 0 })
   }
 
   private unload(docId: DocId, room: Room): Promise<void> {

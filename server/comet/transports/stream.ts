@@ -247,6 +247,14 @@ export class StreamTransport extends ObservableV2<ServerTransportEvents> impleme
     this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
   }
 
+  /** Drop the open response now, unsent bytes and all (a slow reader). */
+  abort(): void {
+    const stream = this.stream
+    if (!stream) return
+    this.detachStream()
+    stream.res.destroy()
+  }
+
   /** Write one record (a heartbeat when `batch` is null). */
   private write(stream: OpenStream, batch: Uint8Array | null): void {
     const { res } = stream

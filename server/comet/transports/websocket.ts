@@ -64,4 +64,9 @@ export class WebSocketTransport extends ObservableV2<ServerTransportEvents> impl
     timer.unref()
     this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
   }
+
+  abort(): void {
+    this.isClosed = true
+    this.socket.terminate()
+  }
 }

@@ -1,0 +1,74 @@
+/**
+ * Token buckets for messages and bytes per second, refilled lazily from a
+ * clock on every `take` (no timers: an idle connection costs nothing).
+ *
+ * Each bucket holds up to `burst × rate` tokens and starts full. A message
+ * costs one message token and its length in byte tokens. A single message
+ * larger than the whole byte bucket is let through when the bucket is full
+ * (a big paste must not be refused forever); the bucket then goes into debt
+ * and the sender must stay quiet until it has paid it back.
+ */
+
+/** Limits of a {@link RateLimiter}; 0 (or less) turns a limit off. */
+export interface RateLimits {
+  /** Messages per second, sustained. */
+  messagesPerSecond: number
+  /** Bytes per second, sustained. */
+  bytesPerSecond: number
+  /** Bucket size as a multiple of the per-second rate. @default 2 */
+  burst?: number
+}
+
+/** Which limit a refused `take` exceeded. */
+export type RateLimitName = 'messages_per_second' | 'bytes_per_second'
+
+/** See the module comment. */
+export class RateLimiter {
+  private readonly messageCapacity: number
+  private readonly byteCapacity: number
+  private messageTokens: number
+  private byteTokens: number
+  private refilledAt: number
+
+  constructor(
+    private readonly limits: RateLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    const burst = limits.burst ?? 2
+    this.messageCapacity = limits.messagesPerSecond * burst
+    this.byteCapacity = limits.bytesPerSecond * burst
+    this.messageTokens = this.messageCapacity
+    this.byteTokens = this.byteCapacity
+    this.refilledAt = now()
+  }
+
+  /** Whether either limit is on (an off limiter can be skipped). */
+  get isEnabled(): boolean {
+    return this.limits.messagesPerSecond > 0 || this.limits.bytesPerSecond > 0
+  }
+
+  /**
+   * Spend `messages` messages and `bytes` bytes. Returns null when allowed,
+   * or the name of the limit exceeded (nothing is spent then).
+   */
+  take(messages: number, bytes: number): RateLimitName | null {
+    this.refill()
+    const checkMessages = this.limits.messagesPerSecond > 0
+    const checkBytes = this.limits.bytesPerSecond > 0
+    if (checkMessages && messages > this.messageTokens) return 'messages_per_second'
+    if (checkBytes && bytes > this.byteTokens && !(bytes > this.byteCapacity && this.byteTokens >= this.byteCapacity)) return 'bytes_per_second'
+    if (checkMessages) this.messageTokens -= messages
+    if (checkBytes) this.byteTokens -= bytes
+    return null
+  }
+
+  private refill(): void {
+    const now = this.now()
+    const elapsedMs = now - this.refilledAt
+    if (elapsedMs <= 0) return
+    this.refilledAt = now
+    const seconds = elapsedMs / 1_000
+    this.messageTokens = Math.min(this.messageCapacity, this.messageTokens + seconds * this.limits.messagesPerSecond)
+    this.byteTokens = Math.min(this.byteCapacity, this.byteTokens + seconds * this.limits.bytesPerSecond)
+  }
+}
