@@ -4,21 +4,9 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, BrowserContext } from 'playwright-core'
 import { startServer, type TestServer } from '../helpers/start-server'
-import { launchBrowser } from '../helpers/browser'
-
-async function openAs(browser: Browser, url: string, user: { name: string; color: string }): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext()
-  await context.addInitScript((identity) => {
-    localStorage.setItem('cometpad:user', JSON.stringify(identity))
-  }, user)
-  const page = await context.newPage()
-  page.on('pageerror', (error) => console.error(`[${user.name}] page error:`, error.message))
-  await page.goto(url)
-  await page.locator('#status[data-connection="connected"]').waitFor({ timeout: 15_000 })
-  return { context, page }
-}
+import { launchBrowser, openAs } from '../helpers/browser'
 
 describe('two users in real browsers', () => {
   let server: TestServer

@@ -10,19 +10,7 @@ import * as Y from 'yjs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type { DocId } from '../../common/ids'
 import { startServer, type TestServer } from '../helpers/start-server'
-import { launchBrowser } from '../helpers/browser'
-
-async function openAs(browser: Browser, url: string, user: { name: string; color: string }): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext()
-  await context.addInitScript((identity) => {
-    localStorage.setItem('cometpad:user', JSON.stringify(identity))
-  }, user)
-  const page = await context.newPage()
-  page.on('pageerror', (error) => console.error(`[${user.name}] page error:`, error.message))
-  await page.goto(url)
-  await page.locator('#status[data-connection="connected"]').waitFor({ timeout: 15_000 })
-  return { context, page }
-}
+import { launchBrowser, openAs } from '../helpers/browser'
 
 /** The document's text as the server stores it. */
 async function storedText(server: TestServer, docId: DocId): Promise<string> {
