@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { Awareness } from 'y-protocols/awareness'
-import { Channel } from '../../client/comet/channel'
+import { Channel, type ChannelOptions } from '../../client/comet/channel'
 import type { WebSocketConstructor } from '../../client/comet/transports/websocket'
 import { CometProvider } from '../../client/sync/provider'
 
@@ -17,12 +17,15 @@ export interface TestClient {
 }
 
 /** Connect a client to `httpUrl` (the server's http://host:port). */
-export function connectClient(httpUrl: string, options: { connectTimeoutMs?: number } = {}): TestClient {
+export function connectClient(httpUrl: string, options: Partial<ChannelOptions> = {}): TestClient {
   const channel = new Channel({
     url: `${httpUrl.replace(/^http/, 'ws')}/comet/ws`,
+    baseUrl: httpUrl,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
+    memory: null,
     backoff: { baseMs: 20, maxMs: 200 },
-    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+    connectTimeoutMs: 5_000,
+    ...options,
   })
   const providers: CometProvider[] = []
   return {

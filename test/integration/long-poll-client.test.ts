@@ -6,12 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import * as Y from 'yjs'
-import WebSocket from 'ws'
-import { Awareness } from 'y-protocols/awareness'
-import { Channel, type ChannelOptions } from '../../client/comet/channel'
-import type { WebSocketConstructor } from '../../client/comet/transports/websocket'
-import { CometProvider } from '../../client/sync/provider'
+import type { ChannelOptions } from '../../client/comet/channel'
 import { startServer, type TestServer } from '../helpers/start-server'
 import { connectClient, type TestClient } from '../helpers/comet-client'
 import { startTcpProxy } from '../helpers/tcp-proxy'
@@ -22,16 +17,11 @@ interface LongPollClient extends TestClient {
   requests: { poll: number; send: number }
 }
 
-/** Like `connectClient`, over long-polling (or with `options` choosing the transports). */
+/** `connectClient` over long-polling (or with `options` choosing the transports), counting requests. */
 function connectLongPollClient(httpUrl: string, options: Partial<ChannelOptions> = {}): LongPollClient {
   const requests = { poll: 0, send: 0 }
-  const channel = new Channel({
-    url: `${httpUrl.replace(/^http/, 'ws')}/comet/ws`,
-    baseUrl: httpUrl,
+  const client = connectClient(httpUrl, {
     transports: ['long-poll'],
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
-    memory: null,
-    backoff: { baseMs: 20, maxMs: 200 },
     fetch: (input, init) => {
       const path = new URL(input instanceof Request ? input.url : input).pathname
       if (path === '/comet/poll') requests.poll++
@@ -40,24 +30,7 @@ function connectLongPollClient(httpUrl: string, options: Partial<ChannelOptions>
     },
     ...options,
   })
-  const providers: CometProvider[] = []
-  return {
-    channel,
-    requests,
-    open(docId) {
-      const doc = new Y.Doc()
-      const provider = new CometProvider({ channel, docId, doc, awareness: new Awareness(doc) })
-      providers.push(provider)
-      return provider
-    },
-    close() {
-      for (const provider of providers) {
-        provider.destroy()
-        provider.awareness.destroy()
-      }
-      channel.close()
-    },
-  }
+  return { ...client, requests }
 }
 
 describe('Comet channel over long-polling', () => {
