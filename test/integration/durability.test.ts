@@ -47,7 +47,9 @@ describe('durability', () => {
       const marker = `<${i}>`
       text.insert(text.length, marker)
       edits.push({ marker, updateId: provider.lastUpdateId })
-      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+      // Ten edits a batch, at most a hundred batches a second: a fast typist
+      // many times over, and within the server's per-session message rate.
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 10))
       if (confirmedUpTo >= 200 && provider.status.unsavedCount > 0) {
         server.child.kill('SIGKILL')
         killed = true

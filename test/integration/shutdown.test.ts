@@ -88,7 +88,9 @@ describe('server process: shutdown, data-folder lock, command line', () => {
       const marker = `<${i}>`
       text.insert(text.length, marker)
       edits.push({ marker, updateId: provider.lastUpdateId, beforeSignal: !signalled })
-      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+      // Ten edits a batch, at most a hundred batches a second: a fast typist
+      // many times over, and within the server's per-session message rate.
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 10))
       if (!signalled && confirmedUpTo >= 100 && provider.status.unsavedCount > 0) {
         server.child.kill('SIGTERM')
         signalled = true
