@@ -34,6 +34,10 @@ export class FakePeer implements Peer {
   received(type: number): decoding.Decoder[] {
     return this.sent.map((m) => decoding.createDecoder(m)).filter((d) => decoding.readVarUint(d) === type)
   }
+  /** The type of every message sent, in order. */
+  types(): number[] {
+    return this.sent.map((m) => decoding.readVarUint(decoding.createDecoder(m)))
+  }
 }
 
 /** Rooms and docs to destroy after each test. */

@@ -16,33 +16,10 @@ import { Room } from '../../../../server/rooms/room'
 import { handleMessage } from '../../../../server/rooms/messages'
 import { RoomRegistry } from '../../../../server/rooms/room-registry'
 import { waitFor } from '../../../helpers/wait-for'
+import { FakePeer } from './fake-peer'
 
 const logger = pino({ level: 'silent' })
 const docId = 'RoomTestDocument000001' as DocId
-
-/** A peer that records what the room sends it. */
-class FakePeer implements Peer {
-  readonly sent: Uint8Array[] = []
-  readonly closes: { code: number; reason: string }[] = []
-  constructor(
-    readonly id: string,
-    readonly canWrite = true,
-    readonly speaksCometpad = true,
-  ) {}
-  send(message: Uint8Array): void {
-    this.sent.push(message)
-  }
-  close(code: number, reason: string): void {
-    this.closes.push({ code, reason })
-  }
-  /** Messages of one type, each as a decoder positioned after the type. */
-  received(type: number): decoding.Decoder[] {
-    return this.sent.map((m) => decoding.createDecoder(m)).filter((d) => decoding.readVarUint(d) === type)
-  }
-  types(): number[] {
-    return this.sent.map((m) => decoding.readVarUint(decoding.createDecoder(m)))
-  }
-}
 
 interface Deferred {
   promise: Promise<void>
