@@ -1,0 +1,96 @@
+/**
+ * Cold load: how long a new client takes to join a large document, from
+ * opening its connection to holding the whole text in a Y.Doc. Measured
+ * with the document in the server's memory, and (Cometpad) straight after
+ * a restart, when the server must read it from LevelDB first.
+ */
+import * as Y from 'yjs'
+import { connectBenchClient, type BenchClient, type Target } from './clients'
+import type { BenchDocument } from './documents'
+import { now, textName } from './keystrokes'
+import { startServer, type RunningServer } from './servers'
+
+/**
+ * Upload `document` to a new document on `server` and wait until it is
+ * stored (Cometpad) or served (peers). The uploader stays connected, as an
+ * editor of a live document would, so the document stays in the server's
+ * memory; close it when done.
+ */
+export async function upload(server: RunningServer, target: Target, document: BenchDocument): Promise<{ name: string; holder: BenchClient }> {
+  const name = await server.createDoc()
+  let confirm: () => void = () => {}
+  const saved = new Promise<void>((resolve) => (confirm = resolve))
+  const holder = connectBenchClient(target, name, { onUpdate() {}, onSaved: () => confirm() })
+  try {
+    await holder.synced
+    holder.send(document.update)
+    if (target.server === 'cometpad') await saved
+    else await loadOnce(target, name, document) // the peers confirm nothing: wait until a reader gets it all
+  } catch (error) {
+    holder.close()
+    throw error
+  }
+  return { name, holder }
+}
+
+/** One new client loads `name`; resolves with the milliseconds it took. Throws if the text is incomplete. */
+export async function loadOnce(target: Target, name: string, document: BenchDocument, timeoutMs = 60_000): Promise<number> {
+  const deadline = now() + timeoutMs
+  for (;;) {
+    const started = now()
+    const reader = connectBenchClient(target, name, { onUpdate() {} })
+    try {
+      const state = await reader.synced
+      const doc = new Y.Doc()
+      Y.applyUpdate(doc, state)
+      const length = doc.getText(textName).length
+      const ms = now() - started
+      doc.destroy()
+      if (length === document.length) return ms
+      if (now() > deadline) throw new Error(`${target.server} served ${length} of ${document.length} characters`)
+    } finally {
+      reader.close()
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+export interface ColdLoadResult {
+  document: string
+  /** Median ms for a new client while the document is in the server's memory. */
+  fromMemoryMs: number
+  /** Cometpad: median ms for the first client after a server restart (from LevelDB). */
+  afterRestartMs: number | null
+}
+
+export async function measureColdLoad(target: Omit<Target, 'url'>, document: BenchDocument, repeats: number): Promise<ColdLoadResult> {
+  let server = await startServer(target.server, { keepData: true })
+  try {
+    let full: Target = { ...target, url: server.url }
+    const { name, holder } = await upload(server, full, document)
+    const fromMemory: number[] = []
+    try {
+      for (let i = 0; i < repeats; i++) fromMemory.push(await loadOnce(full, name, document))
+    } finally {
+      holder.close()
+    }
+    if (target.server !== 'cometpad') return { document: document.name, fromMemoryMs: median(fromMemory), afterRestartMs: null }
+    const afterRestart: number[] = []
+    for (let i = 0; i < repeats; i++) {
+      const dataDir = server.dataDir!
+      await server.stop()
+      server = await startServer('cometpad', { dataDir, keepData: true })
+      full = { ...target, url: server.url }
+      afterRestart.push(await loadOnce(full, name, document))
+    }
+    return { document: document.name, fromMemoryMs: median(fromMemory), afterRestartMs: median(afterRestart) }
+  } finally {
+    await server.stop()
+    await server.removeData()
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * `npm run bench [-- --quick | --smoke] [--only=typing,throughput,memory,cold-load] [--out=dir] [--workers=n]`
+ *
+ * Runs Cometpad (on each of its transports) and the peers — the y-websocket
+ * reference server and Hocuspocus — on the same workloads in one run, each
+ * server in its own child process, driven by headless clients in worker
+ * processes, and writes bench/results/<date>.{json,md,svg}. Ratios between
+ * servers measured in one run are the figures that count: these machines
+ * are shared and noisy. See bench/README.md for the method.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { targetName, type Target } from './clients'
+import { throughputLatencyChart } from './chart'
+import { measureColdLoad, type ColdLoadResult } from './cold-load'
+import { syntheticDocument, traceDocument, type BenchDocument } from './documents'
+import { measureMemory, type MemoryResult } from './memory'
+import { WorkerPool } from './pool'
+import { checkTargets, markdownReport } from './report'
+import { startServer } from './servers'
+import { connectLayout, layoutName, typeAndMeasure, type Layout, type RunTiming, type TypingResult } from './typing'
+
+type Row = Omit<Target, 'url'>
+const allRows: Row[] = [
+  { server: 'cometpad', transport: 'websocket' },
+  { server: 'cometpad', transport: 'stream' },
+  { server: 'cometpad', transport: 'long-poll' },
+  { server: 'y-websocket', transport: 'websocket' },
+  { server: 'hocuspocus', transport: 'websocket' },
+]
+const webSocketRows = allRows.filter((row) => row.transport === 'websocket')
+
+type Workload = 'typing' | 'throughput' | 'memory' | 'cold-load'
+
+/** How big each workload is in each mode. */
+interface Plan {
+  /** Typing scenarios; `allTransports: false` runs only the WebSocket rows (too many clients for HTTP ones here). */
+  typing: Array<{ layout: Layout; allTransports: boolean }>
+  typingTiming: RunTiming
+  throughput: { layout: Layout; ratesPerWriter: number[]; timing: RunTiming }
+  memory: { clients: number; documents: number; settleMs: number }
+  coldLoad: { documents: Array<() => BenchDocument>; repeats: number }
+}
+
+const oneDoc = (clients: number): Layout => ({ docs: 1, clientsPerDoc: clients, writersPerDoc: Math.max(1, Math.round(clients / 10)) })
+
+const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
+  full: {
+    typing: [
+      { layout: oneDoc(2), allTransports: true },
+      { layout: oneDoc(50), allTransports: true },
+      { layout: oneDoc(200), allTransports: true },
+      { layout: oneDoc(1000), allTransports: false },
+      { layout: { docs: 100, clientsPerDoc: 10, writersPerDoc: 1 }, allTransports: false },
+    ],
+    typingTiming: { warmupMs: 1_000, durationMs: 10_000 },
+    throughput: { layout: oneDoc(50), ratesPerWriter: [10, 20, 50, 100, 200, 400, 800], timing: { warmupMs: 500, durationMs: 4_000 } },
+    memory: { clients: 1000, documents: 200, settleMs: 2_000 },
+    coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 3 },
+  },
+  quick: {
+    typing: [{ layout: oneDoc(50), allTransports: true }],
+    typingTiming: { warmupMs: 500, durationMs: 3_000 },
+    throughput: { layout: oneDoc(50), ratesPerWriter: [20, 100, 400], timing: { warmupMs: 300, durationMs: 1_500 } },
+    memory: { clients: 200, documents: 50, settleMs: 1_000 },
+    coldLoad: { documents: [traceDocument], repeats: 1 },
+  },
+  smoke: {
+    typing: [{ layout: oneDoc(2), allTransports: true }],
+    typingTiming: { warmupMs: 200, durationMs: 1_000 },
+    throughput: { layout: oneDoc(2), ratesPerWriter: [20], timing: { warmupMs: 200, durationMs: 500 } },
+    memory: { clients: 4, documents: 2, settleMs: 200 },
+    coldLoad: { documents: [() => syntheticDocument(64 * 1024)], repeats: 1 },
+  },
+}
+
+export interface TypingRow {
+  target: string
+  scenario: string
+  clients: number
+  connectMs: number
+  result: TypingResult
+}
+
+export interface ThroughputRow {
+  target: string
+  points: TypingResult[]
+  /** Delivered messages per second at which p99 crosses 100 ms (interpolated); the highest rate measured if it never does. */
+  capacity: number
+  capacityReached: boolean
+}
+
+export interface BenchResults {
+  date: string
+  mode: string
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; os: string }
+  typing: TypingRow[]
+  throughput: ThroughputRow[]
+  memory: Array<{ target: string } & MemoryResult>
+  coldLoad: Array<{ target: string } & ColdLoadResult>
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`)
+}
+
+async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
+  for (const { layout, allTransports } of plan.typing) {
+    for (const row of allTransports ? allRows : webSocketRows) {
+      const server = await startServer(row.server)
+      try {
+        const target = { ...row, url: server.url }
+        const session = await connectLayout(pool, server, target, layout)
+        const result = await typeAndMeasure(pool, server, session, 10, plan.typingTiming)
+        await session.close()
+        const clients = layout.docs * layout.clientsPerDoc
+        results.typing.push({ target: targetName(row), scenario: layoutName(layout), clients, connectMs: session.connectMs, result })
+        log(`typing ${layoutName(layout)} ${targetName(row)}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, delivered ${(result.deliveredFraction * 100).toFixed(1)} %`)
+      } finally {
+        await server.stop()
+      }
+    }
+  }
+}
+
+/** Where p99 crosses `thresholdMs`, interpolated between the two points around it. */
+export function capacityAt(points: TypingResult[], thresholdMs: number): { capacity: number; reached: boolean } {
+  for (let i = 0; i < points.length; i++) {
+    const point = points[i]!
+    const over = !(point.latency.p99 <= thresholdMs) || point.deliveredFraction < 0.99
+    if (!over) continue
+    if (i === 0) return { capacity: 0, reached: true }
+    const before = points[i - 1]!
+    const share = Number.isFinite(point.latency.p99) && point.deliveredFraction >= 0.99 ? (thresholdMs - before.latency.p99) / (point.latency.p99 - before.latency.p99) : 0
+    return { capacity: before.deliveredPerSecond + share * (point.deliveredPerSecond - before.deliveredPerSecond), reached: true }
+  }
+  return { capacity: points.at(-1)?.deliveredPerSecond ?? 0, reached: false }
+}
+
+async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
+  const { layout, ratesPerWriter, timing } = plan.throughput
+  for (const row of allRows) {
+    const server = await startServer(row.server)
+    const points: TypingResult[] = []
+    try {
+      const session = await connectLayout(pool, server, { ...row, url: server.url }, layout)
+      for (const rate of ratesPerWriter) {
+        const point = await typeAndMeasure(pool, server, session, rate, timing)
+        points.push(point)
+        log(`throughput ${targetName(row)} ${Math.round(point.deliveredPerSecond)} msg/s: p50 ${point.latency.p50} ms, p99 ${point.latency.p99} ms`)
+        // Past 250 ms (or losing arrivals) the server is saturated; more only takes longer.
+        if (!(point.latency.p99 <= 250) || point.deliveredFraction < 0.9) break
+      }
+      await session.close()
+    } finally {
+      await server.stop()
+    }
+    const { capacity, reached } = capacityAt(points, 100)
+    results.throughput.push({ target: targetName(row), points, capacity, capacityReached: reached })
+  }
+}
+
+async function runMemory(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
+  for (const row of allRows) {
+    const result = await measureMemory(pool, row, plan.memory.clients, plan.memory.documents, plan.memory.settleMs)
+    results.memory.push({ target: targetName(row), ...result })
+    log(`memory ${targetName(row)}: ${(result.perClientBytes / 1024).toFixed(1)} KiB per idle client, ${(result.perDocumentBytes / 1024).toFixed(1)} KiB per document`)
+  }
+}
+
+async function runColdLoad(plan: Plan, results: BenchResults): Promise<void> {
+  for (const build of plan.coldLoad.documents) {
+    const document = build()
+    for (const row of [allRows[0]!, ...allRows.filter((one) => one.server !== 'cometpad')]) {
+      const result = await measureColdLoad(row, document, plan.coldLoad.repeats)
+      results.coldLoad.push({ target: targetName(row), ...result })
+      log(`cold load ${document.name} ${targetName(row)}: ${result.fromMemoryMs.toFixed(1)} ms from memory${result.afterRestartMs === null ? '' : `, ${result.afterRestartMs.toFixed(1)} ms after a restart`}`)
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      workers: { type: 'string' },
+    },
+  })
+  const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
+  const plan = plans[mode]
+  const only = new Set((values.only ?? 'typing,throughput,memory,cold-load').split(',') as Workload[])
+  const outDir = values.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results')
+  const started = Date.now()
+  const date = new Date().toISOString().slice(0, 10)
+  const cpus = os.cpus()
+  const results: BenchResults = {
+    date,
+    mode,
+    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` },
+    typing: [],
+    throughput: [],
+    memory: [],
+    coldLoad: [],
+  }
+  const pool = new WorkerPool(Number(values.workers ?? 2))
+  try {
+    if (only.has('typing')) await runTyping(pool, plan, results)
+    if (only.has('throughput')) await runThroughput(pool, plan, results)
+    if (only.has('memory')) await runMemory(pool, plan, results)
+    if (only.has('cold-load')) await runColdLoad(plan, results)
+  } finally {
+    pool.close()
+  }
+  mkdirSync(outDir, { recursive: true })
+  const base = path.join(outDir, mode === 'full' ? date : `${date}-${mode}`)
+  const chart = throughputLatencyChart(
+    results.throughput.map((row) => ({ name: row.target, points: row.points.map((point) => ({ deliveredPerSecond: point.deliveredPerSecond, p50: point.latency.p50, p99: point.latency.p99 })) })),
+    {
+      title: 'Throughput vs latency: one document, 50 clients, 10 % writers',
+      subtitle: `${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node}, ${date} (${mode})`,
+      guides: [{ ms: 100, label: 'capacity: p99 = 100 ms' }],
+    },
+  )
+  const checks = checkTargets(results)
+  writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, checks }, null, 2)}\n`)
+  writeFileSync(`${base}.svg`, chart)
+  const report = markdownReport(results, checks, `${path.basename(base)}.svg`)
+  writeFileSync(`${base}.md`, report)
+  process.stdout.write(`${report}\nWrote ${base}.json, .md and .svg in ${((Date.now() - started) / 1000).toFixed(0)} s.\n`)
+}
+
+// Exit through process.exit so that servers.ts kills any server still running.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,179 @@
+/**
+ * The servers under test, each started as its own child process so that its
+ * memory and CPU can be read alone from /proc:
+ * - Cometpad: the built server (dist/server/main.js) with LevelDB in a
+ *   fresh folder, the way `npm start` runs it;
+ * - the y-websocket reference server (@y/websocket-server's own bin);
+ * - Hocuspocus (bench/peers/hocuspocus.mjs).
+ * The peers keep documents in memory only; Cometpad writes every update to
+ * disk (`sync: true`) before it confirms it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ServerKind } from './clients'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+export interface RunningServer {
+  kind: ServerKind
+  url: string
+  pid: number
+  /** Resident memory now, in bytes. */
+  rss(): number
+  /** CPU time used so far (user + system), in ms. */
+  cpuMs(): number
+  /** Create a document and return its name (Cometpad needs one created; the peers take any name). */
+  createDoc(): Promise<string>
+  /** Cometpad: its data folder. */
+  dataDir: string | null
+  /** Stop gracefully (SIGTERM) and wait for the exit; deletes the data folder unless `keepData`. */
+  stop(): Promise<void>
+  /** Delete the data folder (after a `keepData` stop). */
+  removeData(): Promise<void>
+}
+
+/**
+ * The per-IP and per-session limits protect a public server from one
+ * client; every benchmark client comes from 127.0.0.1 and the load is the
+ * point, so the benchmark lifts them. Everything else is the default.
+ */
+const cometpadBenchEnv = {
+  MAX_SESSIONS_PER_IP: '100000',
+  MAX_MESSAGES_PER_SECOND: '100000',
+  MAX_BYTES_PER_SECOND: String(256 * 1024 * 1024),
+  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+export function readRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') * 1024
+}
+
+function readCpuMs(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks * 1000) / 100 // USER_HZ is 100 on Linux
+}
+
+/** Every server started and not yet stopped: killed if the benchmark exits early, so none outlives it. */
+const running = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+/** Spawn `args` and resolve with the URL once stdout matches `ready`. */
+function spawnUntil(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  let stdout = ''
+  let stderr = ''
+  if (process.env.BENCH_SERVER_LOG) child.stdout!.pipe(process.stderr)
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+    if (stderr.length > 64 * 1024) stderr = stderr.slice(-32 * 1024)
+  })
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      stdout += chunk.toString()
+      const match = ready.exec(stdout)
+      if (!match) return
+      child.stdout!.off('data', onData)
+      child.stdout!.resume()
+      child.off('exit', onExit)
+      resolve({ child, url: match[1]! })
+    }
+    const onExit = (code: number | null): void => reject(new Error(`${args.join(' ')} exited (${code}) before listening: ${stderr}`))
+    child.stdout!.on('data', onData)
+    child.once('exit', onExit)
+  })
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    child.once('exit', () => {
+      clearTimeout(kill)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+let docCounter = 0
+
+/** `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run there (open it in Chrome DevTools or speedscope). */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+}
+
+/** Options for starting Cometpad. */
+export interface StartOptions {
+  /** Reuse this data folder (a restart); by default a fresh one that `stop` deletes. */
+  dataDir?: string
+  /** Keep the data folder on stop (to restart on it). */
+  keepData?: boolean
+}
+
+export async function startServer(kind: ServerKind, options: StartOptions = {}): Promise<RunningServer> {
+  let child: ChildProcess
+  let url: string
+  let dataDir: string | null = null
+  if (kind === 'cometpad') {
+    dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'cometpad-bench-')))
+    ;({ child, url } = await spawnUntil(
+      [...profileArgs(), path.join(root, 'dist/server/main.js')],
+      { ...cometpadBenchEnv, HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir },
+      /Cometpad listening on (http:\/\/\S+)/,
+    ))
+  } else if (kind === 'y-websocket') {
+    const port = await freePort()
+    ;({ child } = await spawnUntil([path.join(root, 'node_modules/@y/websocket-server/src/server.js')], { HOST: '127.0.0.1', PORT: String(port) }, /(running) at/))
+    url = `http://127.0.0.1:${port}`
+  } else {
+    ;({ child, url } = await spawnUntil([path.join(root, 'bench/peers/hocuspocus.mjs')], { PORT: '0' }, /listening on (http:\/\/\S+)/))
+  }
+  const pid = child.pid!
+  return {
+    kind,
+    url,
+    pid,
+    rss: () => readRss(pid),
+    cpuMs: () => readCpuMs(pid),
+    async createDoc() {
+      if (kind !== 'cometpad') return `bench-${process.pid}-${++docCounter}`
+      const response = await fetch(`${url}/api/docs`, { method: 'POST' })
+      if (!response.ok) throw new Error(`POST /api/docs answered ${response.status}`)
+      const { id } = (await response.json()) as { id: string }
+      return id
+    },
+    dataDir,
+    async stop() {
+      await stopChild(child)
+      if (dataDir && !options.keepData) await rm(dataDir, { recursive: true, force: true })
+    },
+    async removeData() {
+      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The typing workload and its building blocks: connect a layout of clients
+ * across the workers, have the writers type stamped keystrokes at a rate,
+ * and collect what the probes measured.
+ */
+import type { Target } from './clients'
+import { mergeHistograms, summarize, type LatencySummary } from './histogram'
+import { now } from './keystrokes'
+import type { WorkerPool } from './pool'
+import type { RunningServer } from './servers'
+import type { ClientSpec, WorkerReport } from './worker-protocol'
+
+/** How many documents, clients and writers. */
+export interface Layout {
+  docs: number
+  clientsPerDoc: number
+  writersPerDoc: number
+}
+
+/** At most this many clients per document decode and measure; the rest only receive (light clients). */
+export const maxProbesPerDoc = 100
+
+export function layoutName(layout: Layout): string {
+  return layout.docs === 1 ? `${layout.clientsPerDoc} clients` : `${layout.docs} docs × ${layout.clientsPerDoc} clients`
+}
+
+/** Clients connected for a run; close them with `close`. */
+export interface Session {
+  layout: Layout
+  connectMs: number
+  clientsPerDocByName: Map<string, number>
+  probesPerDocByName: Map<string, number>
+  close(): Promise<void>
+}
+
+export async function connectLayout(pool: WorkerPool, server: RunningServer, target: Target, layout: Layout): Promise<Session> {
+  const specs: ClientSpec[] = []
+  const clientsPerDocByName = new Map<string, number>()
+  const probesPerDocByName = new Map<string, number>()
+  for (let d = 0; d < layout.docs; d++) {
+    const doc = await server.createDoc()
+    clientsPerDocByName.set(doc, layout.clientsPerDoc)
+    probesPerDocByName.set(doc, Math.min(layout.clientsPerDoc, maxProbesPerDoc))
+    for (let c = 0; c < layout.clientsPerDoc; c++) specs.push({ doc, writer: c < layout.writersPerDoc, probe: c < maxProbesPerDoc })
+  }
+  const size = pool.workers.length
+  const started = now()
+  await pool.each((index) => ({ cmd: 'open', target, clients: specs.filter((_, i) => i % size === index), concurrency: 16 }))
+  return {
+    layout,
+    connectMs: now() - started,
+    clientsPerDocByName,
+    probesPerDocByName,
+    async close() {
+      await pool.each(() => ({ cmd: 'close' }))
+    },
+  }
+}
+
+/** What one typing run measured. */
+export interface TypingResult {
+  /** Keystroke → arrival at each other probe client. */
+  latency: LatencySummary
+  /** Cometpad: keystroke → Saved (durable) at the writer. */
+  saved: LatencySummary | null
+  /** Keystrokes the writers sent in the window, per second. */
+  updatesPerSecond: number
+  /** Updates delivered to all clients in the window, per second (the fan-out). */
+  deliveredPerSecond: number
+  /** Share of the expected probe arrivals that arrived before the drain timeout. */
+  deliveredFraction: number
+  /** Server CPU used during the run, as a share of one core. */
+  serverCpu: number
+  /** Server resident memory at the end of the run, in bytes. */
+  serverRss: number
+}
+
+export interface RunTiming {
+  warmupMs: number
+  durationMs: number
+}
+
+export async function typeAndMeasure(pool: WorkerPool, server: RunningServer, session: Session, ratePerWriter: number, timing: RunTiming): Promise<TypingResult> {
+  const startAt = now() + 200
+  const windowStart = startAt + timing.warmupMs
+  const windowEnd = windowStart + timing.durationMs
+  const cpuBefore = server.cpuMs()
+  const cpuStarted = now()
+  await pool.each(() => ({ cmd: 'type', ratePerWriter, startAt, windowStart, windowEnd }))
+  await sleep(windowEnd - now() + 300)
+  const cpuAfter = server.cpuMs()
+  const cpuEnded = now()
+
+  // Drain: wait for the stragglers until every arrival is in or they stop coming.
+  let reports: WorkerReport[] = []
+  let expected = 0
+  let received = -1
+  let lastProgress = now()
+  for (;;) {
+    reports = (await pool.each(() => ({ cmd: 'report' }))).map((reply) => reply!.report)
+    expected = expectedArrivals(session, reports)
+    const total = reports.reduce((sum, report) => sum + report.received, 0)
+    if (total !== received) lastProgress = now()
+    received = total
+    if (process.env.BENCH_DEBUG) process.stderr.write(`[drain] ${received}/${expected} messages ${reports.map((report) => report.messages).join(',')}\n`)
+    if (received >= expected || now() - lastProgress > 3_000 || now() - windowEnd > 30_000) break
+    await sleep(250)
+  }
+  const seconds = timing.durationMs / 1000
+  const sent = reports.flatMap((report) => report.writers).reduce((sum, writer) => sum + writer.sent, 0)
+  const delivered = reports
+    .flatMap((report) => report.writers)
+    .reduce((sum, writer) => sum + writer.sent * ((session.clientsPerDocByName.get(writer.doc) ?? 1) - 1), 0)
+  const savedHistogram = mergeHistograms(reports.map((report) => report.saved))
+  return {
+    latency: summarize(mergeHistograms(reports.map((report) => report.latency))),
+    saved: savedHistogram.totalCount > 0 ? summarize(savedHistogram) : null,
+    updatesPerSecond: sent / seconds,
+    deliveredPerSecond: delivered / seconds,
+    deliveredFraction: expected === 0 ? 1 : received / expected,
+    serverCpu: (cpuAfter - cpuBefore) / (cpuEnded - cpuStarted),
+    serverRss: server.rss(),
+  }
+}
+
+/** Arrivals the probes should see: each measured keystroke at every probe of its document but its writer. */
+function expectedArrivals(session: Session, reports: WorkerReport[]): number {
+  let expected = 0
+  for (const writer of reports.flatMap((report) => report.writers)) {
+    const probes = session.probesPerDocByName.get(writer.doc) ?? 0
+    expected += writer.sent * (probes - (writer.probe ? 1 : 0))
+  }
+  return expected
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+}

@@ -1,0 +1,54 @@
+/**
+ * A tiny run of the benchmark harness (`npm run bench -- --smoke`: two
+ * clients, a second per workload, every server and transport) so that it
+ * keeps working. It checks that every row measured something and that the
+ * report files are written; it asserts no timing: the benchmark is not a test.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { BenchResults } from '../../bench/run'
+import type { Check } from '../../bench/report'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const rows = ['cometpad/websocket', 'cometpad/stream', 'cometpad/long-poll', 'y-websocket', 'hocuspocus']
+
+describe('benchmark harness (smoke run)', () => {
+  it('runs every workload against Cometpad on each transport and both peers, and writes JSON, Markdown and SVG', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'cometpad-bench-smoke-'))
+    try {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', `--out=${out}`], { cwd: root, encoding: 'utf8', timeout: 170_000 })
+      assert.equal(run.status, 0, `bench exited ${run.status}: ${run.stderr}`)
+      const base = path.join(out, `${new Date().toISOString().slice(0, 10)}-smoke`)
+      const results = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as BenchResults & { checks: Check[] }
+
+      assert.deepEqual(results.typing.map((row) => row.target), rows)
+      for (const row of results.typing) {
+        assert.ok(row.result.latency.count > 0, `${row.target} measured keystrokes`)
+        assert.equal(row.result.deliveredFraction, 1, `${row.target} delivered every keystroke`)
+        assert.ok(row.result.latency.p50 > 0 && row.result.latency.p50 <= row.result.latency.p99, `${row.target} percentiles are ordered`)
+        if (row.target.startsWith('cometpad')) assert.ok(row.result.saved && row.result.saved.count > 0, `${row.target} got Saved confirmations`)
+        else assert.equal(row.result.saved, null)
+      }
+      assert.deepEqual(results.throughput.map((row) => row.target), rows)
+      for (const row of results.throughput) assert.ok(row.points.length > 0 && row.points[0]!.deliveredPerSecond > 0, `${row.target} has a throughput point`)
+      assert.deepEqual(results.memory.map((row) => row.target), rows)
+      for (const row of results.memory) assert.ok(Number.isFinite(row.perClientBytes), `${row.target} memory per client`)
+      assert.deepEqual(results.coldLoad.map((row) => row.target), ['cometpad/websocket', 'y-websocket', 'hocuspocus'])
+      for (const row of results.coldLoad) assert.ok(row.fromMemoryMs > 0, `${row.target} loaded the document`)
+      assert.ok(results.coldLoad[0]!.afterRestartMs! > 0, 'Cometpad loaded it again after a restart')
+      assert.ok(results.checks.length >= 8, 'every target is listed')
+
+      assert.match(readFileSync(`${base}.svg`, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/)
+      const report = readFileSync(`${base}.md`, 'utf8')
+      for (const row of rows) assert.ok(report.includes(row), `the report names ${row}`)
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  })
+})
