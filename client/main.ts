@@ -20,6 +20,7 @@ import { bindPresenceList } from './ui/presence-list'
 import { bindNameEditor } from './ui/name-editor'
 import { bindStatus } from './ui/status'
 import { bindShareButton } from './ui/share'
+import { bindNotices } from './ui/notices'
 
 /** What the page exposes on `window.cometpad` for debugging and tests. */
 export interface CometpadDebug {
@@ -153,6 +154,7 @@ function start(): void {
     provider,
   })
   bindShareButton({ button: element('share', HTMLButtonElement), mode })
+  bindNotices({ container: element('notices', HTMLElement), provider })
 
   const onStatus = (status: ProviderStatus): void => {
     setReadOnly(view, viewOnly || status.readOnly || status.notFound)

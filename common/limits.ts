@@ -42,6 +42,17 @@ export const maxFrameBytes = 16 * 1024 * 1024
  */
 export const maxUnackedFrames = 4096
 
+/**
+ * Delayed acknowledgement: a receiver acks Data frames on its next upstream
+ * batch, or alone after this long, in ms. Short against the ping timeout and
+ * the sender's outbox limits; long enough that a stream of updates costs
+ * one ack per burst, not one per frame. @default 100
+ */
+export const ackDelayMs = 100
+
+/** ... or alone at once when this many Data frames wait for an ack. @default 64 */
+export const ackEveryFrames = 64
+
 /** Reconnect backoff: first delay, cap, and jitter share. */
 export const reconnectBaseMs = 250
 /** @default 10000 */
@@ -54,6 +65,15 @@ export const reconnectMaxMs = 10_000
  */
 /** Upstream messages per second; bursts of twice as many. @default 200 */
 export const maxMessagesPerSecond = 200
+/**
+ * Long-poll GETs (and stream resumes and reopens) per second that the
+ * server did not pace: a poll acknowledging Data frames no earlier poll
+ * acknowledged, or following a held poll the server answered with new
+ * frames, is paced by the server's own output and costs nothing; one that
+ * supersedes a held poll, repeats an ack or reconnects costs one. Bursts of
+ * twice as many. @default 20
+ */
+export const maxPollsPerSecond = 20
 /** Upstream bytes per second; bursts of twice as many. @default 1 MiB */
 export const maxBytesPerSecond = 1024 * 1024
 /** Sessions and y-websocket sockets per client IP address. @default 50 */

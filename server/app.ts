@@ -85,9 +85,11 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     frameCounts: metrics.frameCounts,
     maxMessagesPerSecond: config.maxMessagesPerSecond,
     maxBytesPerSecond: config.maxBytesPerSecond,
+    maxPollsPerSecond: config.maxPollsPerSecond,
     slowReaderBytes: config.slowReaderBytes,
     perIp,
     onLimitExceeded: metrics.countLimit,
+    logger,
   })
   new ChannelRouter({ sessions, rooms, directory, logger, onRefused: metrics.countRefusal })
   const comet = new CometWebSocketEndpoint({ sessions, maxMessageBytes: config.maxFrameBytes, logger })

@@ -16,6 +16,7 @@ import { RoomsFullError, type RoomRegistry } from './rooms/room-registry'
 import { handleMessage, type RefusalReason } from './rooms/messages'
 import type { Room } from './rooms/room'
 import type { DocId } from '../common/ids'
+import { ThrottledLog } from './util/throttled-log'
 
 /** A session's membership of one document. */
 class SessionPeer implements Peer {
@@ -32,6 +33,8 @@ class SessionPeer implements Peer {
   constructor(
     private readonly session: Session,
     readonly address: string,
+    /** The session's refusal log, shared by all its documents. */
+    readonly refusals: ThrottledLog,
   ) {
     this.id = `${session.id}/${address}`
     const encoder = encoding.createEncoder()
@@ -74,6 +77,8 @@ export class ChannelRouter {
 
   private onSession(session: Session): void {
     const peers = new Map<string, SessionPeer>()
+    // One line a second at most per session, however much it sends that is refused.
+    const refusals = new ThrottledLog({ logger: this.options.logger })
     session.on('message', (payload) => {
       let split
       try {
@@ -92,7 +97,7 @@ export class ChannelRouter {
         }
         // Registered at once, so the messages that follow a Join in the
         // same batch wait for the room instead of being refused.
-        const joining = new SessionPeer(session, address)
+        const joining = new SessionPeer(session, address, refusals)
         peers.set(address, joining)
         void this.join(session, peers, joining)
         return
@@ -111,9 +116,9 @@ export class ChannelRouter {
       }
       this.dispatch(peer, message)
     })
-    session.on('close', (code, reason) => {
+    session.on('close', () => {
       for (const peer of peers.values()) this.leave(peers, peer)
-      this.options.logger.debug({ sid: session.id, code, reason }, 'comet session closed')
+      refusals.flush()
     })
   }
 
@@ -169,7 +174,7 @@ export class ChannelRouter {
     if (!peer.room) return
     const result = handleMessage(peer.room, peer, message)
     if (!result) return
-    this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    peer.refusals.warn({ peer: peer.id, docId: peer.docId, ...result }, 'refused a message')
     this.options.onRefused?.(result.refused)
   }
 }

@@ -35,6 +35,12 @@ export interface Config {
   allowedOrigins: string[]
   /** Upstream messages (WebSocket messages, POST bodies) per second per session or y-websocket socket; 0 = off. @default 200 */
   maxMessagesPerSecond: number
+  /**
+   * Long-poll GETs and stream resumes per second per session that the server
+   * did not pace (superseding a held poll, repeating an ack, reconnecting);
+   * bursts of twice that; 0 = off. @default 20
+   */
+  maxPollsPerSecond: number
   /** Upstream bytes per second per session or y-websocket socket; 0 = off. @default 1 MiB */
   maxBytesPerSecond: number
   /** Comet sessions plus y-websocket sockets per client IP address; 0 = off. @default 50 */
@@ -69,6 +75,7 @@ export const settings: readonly Setting[] = [
   { key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', kind: 'integer', defaultValue: String(limits.maxFrameBytes), help: 'largest frame or WebSocket message accepted (bytes)' },
   { key: 'maxMessagesPerSecond', env: 'MAX_MESSAGES_PER_SECOND', flag: 'max-messages-per-second', kind: 'integer', defaultValue: String(limits.maxMessagesPerSecond), help: 'messages a client may send per second, bursts of twice that; more closes it with 4429 (0: off)' },
   { key: 'maxBytesPerSecond', env: 'MAX_BYTES_PER_SECOND', flag: 'max-bytes-per-second', kind: 'integer', defaultValue: String(limits.maxBytesPerSecond), help: 'bytes a client may send per second, bursts of twice that; more closes it with 4429 (0: off)' },
+  { key: 'maxPollsPerSecond', env: 'MAX_POLLS_PER_SECOND', flag: 'max-polls-per-second', kind: 'integer', defaultValue: String(limits.maxPollsPerSecond), help: 'long-poll GETs (and stream reopens) per second per session not paced by the server (superseding a held poll, repeating an ack), bursts of twice that; stops a client hammering polls to burn CPU and bandwidth; more closes it with 4429 (0: off)' },
   { key: 'maxSessionsPerIp', env: 'MAX_SESSIONS_PER_IP', flag: 'max-sessions-per-ip', kind: 'integer', defaultValue: String(limits.maxSessionsPerIp), help: 'sessions and y-websocket sockets per client address; more are refused with 429 (0: off)' },
   { key: 'slowReaderBytes', env: 'SLOW_READER_BYTES', flag: 'slow-reader-bytes', kind: 'integer', defaultValue: String(limits.slowReaderBytes), help: 'drop a client with more unread bytes than this (4004) (0: off)' },
   { key: 'maxDocBytes', env: 'MAX_DOC_BYTES', flag: 'max-doc-bytes', kind: 'integer', defaultValue: String(limits.maxDocBytes), help: 'refuse updates growing a document past this size (413/4413) (0: off)' },

@@ -140,12 +140,19 @@ export class Channel extends ObservableV2<ChannelEvents> {
   private nextSeq = 1
   private lastInSeq = 0
   private isAckDue = false
+  /** Data frames received since the last ack went out. */
+  private unackedIn = 0
+  /** Data frames that overtook an earlier one (HTTP transports), by seq. */
+  private readonly early = new Map<number, Uint8Array>()
+  private ackTimer: ReturnType<typeof setTimeout> | null = null
   private attempt = 0
   /** Whether a handshake ever completed (the outbox then belongs to that session). */
   private hasHadSession = false
   private lastHeardAt = 0
   private connectTimer: ReturnType<typeof setTimeout> | null = null
   private retryTimer: ReturnType<typeof setTimeout> | null = null
+  /** No reconnect before this time (ms since the epoch): the server's `retryAfterMs` from the last drop. */
+  private retryNotBefore = 0
   private watchdogTimer: ReturnType<typeof setInterval> | null = null
   private readonly cleanups: (() => void)[] = []
   private readonly upgradeProbeDelayMs: number
@@ -258,7 +265,11 @@ export class Channel extends ObservableV2<ChannelEvents> {
     if (this.retryTimer) {
       clearTimeout(this.retryTimer)
       this.retryTimer = null
-      this.connect()
+      // Sooner than usual, but never sooner than the server advised (a
+      // rate-limited client coming back at once would only be refused again).
+      const waitMs = this.retryNotBefore - Date.now()
+      if (waitMs > 0) this.retryTimer = setTimeout(() => this.connect(), waitMs)
+      else this.connect()
     } else if (this.statusValue.state !== 'open') {
       this.dropTransport(CloseCode.GoingAway, 'reconnecting')
       this.connect()
@@ -370,16 +381,25 @@ export class Channel extends ObservableV2<ChannelEvents> {
       case FrameKind.Data:
         if (!this.handshake || frame.seq <= this.lastInSeq) return // a resend we already have
         if (frame.seq !== this.lastInSeq + 1) {
-          // A gap cannot be repaired inside this session: start a new one.
+          // Over HTTP, downstream frames travel two paths (the poll or
+          // stream, and POST answers), so a later one may overtake an
+          // earlier one. Keep it until the gap fills: the earlier frames are
+          // on their way, or come again past our ack (PROTOCOL.md §4).
+          if (this.transport?.name !== 'websocket' && this.early.size < limits.maxUnackedFrames) {
+            this.early.set(frame.seq, frame.payload)
+            return
+          }
+          // On one WebSocket a gap cannot be repaired inside this session: start a new one.
           this.sid = null
           this.dropTransport(CloseCode.BadFrame, `frame ${frame.seq} arrived after ${this.lastInSeq}`)
           this.scheduleReconnect('sequence gap')
           return
         }
-        this.lastInSeq = frame.seq
-        this.isAckDue = true
-        this.scheduleFlush()
-        this.emit('message', [frame.payload])
+        this.deliver(frame.payload)
+        for (let next = this.early.get(this.lastInSeq + 1); next; next = this.early.get(this.lastInSeq + 1)) {
+          this.early.delete(this.lastInSeq + 1)
+          this.deliver(next)
+        }
         return
       case FrameKind.Ack: {
         let drop = 0
@@ -427,6 +447,8 @@ export class Channel extends ObservableV2<ChannelEvents> {
       this.outbox.length = 0
       this.nextSeq = 1
       this.lastInSeq = 0
+      this.early.clear()
+      this.clearAck()
     } else {
       let drop = 0
       while (drop < this.outbox.length && this.outbox[drop]!.seq <= handshake.ack) drop++
@@ -579,6 +601,8 @@ export class Channel extends ObservableV2<ChannelEvents> {
     const isOffline = typeof navigator !== 'undefined' && navigator.onLine === false
     const state: ChannelState = isOffline || this.attempt >= this.offlineAfterAttempts ? 'offline' : 'reconnecting'
     this.setStatus({ state, transport: null })
+    // The server's advice is a floor under the backoff (PROTOCOL.md §3).
+    this.retryNotBefore = Date.now() + this.advice.retryAfterMs
     const delayMs = nextDelay(this.attempt++, this.advice.retryAfterMs, this.backoff, this.random)
     this.retryTimer = setTimeout(() => this.connect(), delayMs)
   }
@@ -614,6 +638,33 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.watchdogTimer = null
   }
 
+  /** The next Data frame in order: apply it. */
+  private deliver(payload: Uint8Array): void {
+    this.lastInSeq++
+    this.noteReceived()
+    this.emit('message', [payload])
+  }
+
+  /**
+   * Delayed acknowledgement (PROTOCOL.md §4): an ack rides on the next
+   * upstream batch, or goes alone after `ackDelayMs` or once `ackEveryFrames`
+   * frames wait for it. Acking each frame at once would double the messages
+   * on the wire and the server's work per delivered update.
+   */
+  private noteReceived(): void {
+    this.unackedIn++
+    if (this.unackedIn >= limits.ackEveryFrames) {
+      this.isAckDue = true
+      this.scheduleFlush()
+    } else if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = null
+        this.isAckDue = true
+        this.flush()
+      }, limits.ackDelayMs)
+    }
+  }
+
   private queue(frame: Frame): void {
     this.pending.push(frame)
     this.scheduleFlush()
@@ -632,14 +683,28 @@ export class Channel extends ObservableV2<ChannelEvents> {
   private flush(): void {
     const transport = this.transport
     if (!transport || !this.handshake) return
-    if (this.pending.length === 0 && !this.isAckDue) return
+    if (this.pending.length === 0) {
+      if (!this.isAckDue) return
+      // Every long-poll request carries the ack in its URL already.
+      if (transport.acksEveryRequest) {
+        this.clearAck()
+        return
+      }
+    }
     const frames = this.pending
     this.pending = []
-    if (this.isAckDue) {
+    if (this.unackedIn > 0 || this.isAckDue) {
       frames.unshift({ kind: FrameKind.Ack, seq: this.lastInSeq })
-      this.isAckDue = false
+      this.clearAck()
     }
     transport.send(encodeBatch(frames))
+  }
+
+  private clearAck(): void {
+    this.isAckDue = false
+    this.unackedIn = 0
+    if (this.ackTimer) clearTimeout(this.ackTimer)
+    this.ackTimer = null
   }
 
   private setStatus(status: ChannelStatus): void {
@@ -654,6 +719,8 @@ export class Channel extends ObservableV2<ChannelEvents> {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = null
     this.stopWatchdog()
+    this.clearAck()
+    this.early.clear()
     this.dropTransport(code === CloseCode.Normal ? CloseCode.Normal : CloseCode.GoingAway, reason)
     for (const cleanup of this.cleanups.splice(0)) cleanup()
     this.setStatus({ state: 'closed', transport: null })

@@ -27,6 +27,8 @@ export type ClientTransportEvents = {
 /** A client-side transport. */
 export interface ClientTransport extends ObservableV2<ClientTransportEvents> {
   readonly name: TransportName
+  /** Whether every request already tells the server the channel's ack (long-polling), so no ack needs sending alone. */
+  readonly acksEveryRequest?: boolean
   /** Send one encoded batch. */
   send(batch: Uint8Array): void
   /** Close; emits `close` once. Idempotent. */

@@ -18,6 +18,7 @@ import * as authProtocol from 'y-protocols/auth'
 import type { TransportName } from '../../common/comet/handshake'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../common/messages'
 import type { ChannelState } from '../comet/channel'
+import { nextDelay, type BackoffOptions } from '../comet/backoff'
 import type { ChannelPort } from '../comet/tab-leader'
 
 /** What the status indicator and the page need to know. */
@@ -34,6 +35,18 @@ export interface ProviderStatus {
   readOnly: boolean
   /** The server does not know this document. */
   notFound: boolean
+  /**
+   * The server refused a change of ours because the document reached its
+   * size limit (Error 413): that change is not saved, and later ones will
+   * not be either. Stays set for the life of the provider.
+   */
+  sizeLimitReached: boolean
+  /**
+   * The server could not open the document because it holds as many as it
+   * may (Error 503); the provider is retrying to join, with backoff, and
+   * clears this once it has.
+   */
+  serverBusy: boolean
 }
 
 /** Events of a {@link CometProvider}. */
@@ -59,6 +72,10 @@ export interface ProviderOptions {
    * @default false
    */
   readOnly?: boolean
+  /** Backoff between attempts to join while the server is busy (Error 503), in ms. @default { baseMs: 1000, maxMs: 30000 } */
+  busyBackoff?: BackoffOptions
+  /** Random source for the jitter of that backoff. @default Math.random */
+  random?: () => number
 }
 
 /** See the module comment. */
@@ -75,6 +92,11 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   /** Set by the first Join: nothing for this document may reach the server before it. */
   private hasJoined = false
   private readonly cleanups: (() => void)[] = []
+  private readonly busyBackoff: BackoffOptions
+  private readonly random: () => number
+  /** Failed joins in a row because the server was busy. */
+  private busyAttempt = 0
+  private rejoinTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: ProviderOptions) {
     super()
@@ -82,6 +104,8 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     this.awareness = options.awareness
     this.docId = options.docId
     this.channel = options.channel
+    this.busyBackoff = options.busyBackoff ?? { baseMs: 1_000, maxMs: 30_000 }
+    this.random = options.random ?? Math.random
     this.statusValue = {
       connection: 'connecting',
       transport: null,
@@ -90,6 +114,8 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
       saveError: null,
       readOnly: options.readOnly ?? false,
       notFound: false,
+      sizeLimitReached: false,
+      serverBusy: false,
     }
     const onMessage = (payload: Uint8Array) => this.onChannelMessage(payload)
     const onOpen = () => this.join()
@@ -140,6 +166,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     // Our presence goes first (this sends the removal), then we leave.
     awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'destroy')
     this.isDestroyed = true
+    this.clearRejoinTimer()
     if (this.hasJoined) this.channel.send(encodeEmptyMessage(this.docId, MessageType.Leave))
     for (const cleanup of this.cleanups.splice(0)) cleanup()
     super.destroy()
@@ -149,6 +176,7 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   // presence, and every change the server has not confirmed yet.
   private join(): void {
     if (this.isDestroyed) return
+    this.clearRejoinTimer()
     this.hasJoined = true
     this.channel.send(encodeEmptyMessage(this.docId, MessageType.Join))
     const step1 = startDocMessage(this.docId, MessageType.Sync)
@@ -224,6 +252,11 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
   }
 
   private onSync(decoder: decoding.Decoder): void {
+    // Sync from the server means it opened the document for us.
+    if (this.statusValue.serverBusy) {
+      this.busyAttempt = 0
+      this.setStatus({ serverBusy: false })
+    }
     const syncType = decoding.readVarUint(decoder)
     switch (syncType) {
       case syncProtocol.messageYjsSyncStep1: {
@@ -261,7 +294,32 @@ export class CometProvider extends ObservableV2<ProviderEvents> {
     if (code === DocErrorCode.StorageFailed) this.setStatus({ saveError: message })
     else if (code === DocErrorCode.NotFound) this.setStatus({ notFound: true })
     else if (code === DocErrorCode.Forbidden) this.becomeReadOnly()
+    else if (code === DocErrorCode.TooLarge) this.setStatus({ sizeLimitReached: true })
+    else if (code === DocErrorCode.Busy) this.onBusy()
     else console.warn(`cometpad: the server refused a message for ${this.docId}: ${message}`)
+  }
+
+  /**
+   * The server refused to open the document: it holds as many as it may.
+   * It forgot our Join, so nothing more is sent for this document (changes
+   * wait in `unsaved`, presence in the awareness) until a new Join, after a
+   * backoff, or at once when the channel opens a new session.
+   */
+  private onBusy(): void {
+    this.hasJoined = false
+    this.setStatus({ serverBusy: true })
+    if (this.rejoinTimer || this.isDestroyed) return
+    const delayMs = nextDelay(this.busyAttempt++, 0, this.busyBackoff, this.random)
+    this.rejoinTimer = setTimeout(() => {
+      this.rejoinTimer = null
+      // Not open: the channel's next `open` joins.
+      if (this.channel.status.state === 'open') this.join()
+    }, delayMs)
+  }
+
+  private clearRejoinTimer(): void {
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer)
+    this.rejoinTimer = null
   }
 
   /**

@@ -59,6 +59,7 @@ export function isAllSaved(status: ProviderStatus): boolean {
 /** The save indicator's text. */
 export function describeSave(status: ProviderStatus): string {
   if (isAllSaved(status)) return status.readOnly ? 'View only' : 'All changes saved'
+  if (status.sizeLimitReached) return 'Not saved — size limit'
   return status.saveError ? 'Not saved — retrying' : 'Saving…'
 }
 
@@ -89,9 +90,9 @@ export function bindStatus(options: StatusOptions): () => void {
 
     const saved = isAllSaved(status)
     saveElement.dataset['saved'] = String(saved)
-    saveElement.toggleAttribute('data-error', !saved && status.saveError !== null)
+    saveElement.toggleAttribute('data-error', !saved && (status.saveError !== null || status.sizeLimitReached))
     saveElement.textContent = describeSave(status)
-    saveElement.title = !saved && status.saveError ? status.saveError : ''
+    saveElement.title = saved ? '' : status.sizeLimitReached ? 'The document reached its size limit on the server' : (status.saveError ?? '')
   }
 
   render(provider.status)

@@ -37,6 +37,19 @@ function closeBody(ctx: Context, status: number, code: number, reason: string): 
   ctx.body = Buffer.from(encodeBatch([{ kind: FrameKind.Close, code, reason }]))
 }
 
+/**
+ * 429 for a poll past the session's poll rate, which closed the session:
+ * the Advice saying when to come back, then the Close (as the session sent
+ * them to its transport, which may hold no poll to carry them).
+ */
+export function refusedPoll(session: Session, sessions: SessionRegistry): Uint8Array {
+  const end = sessions.endOf(session.id)
+  return encodeBatch([
+    { kind: FrameKind.Advice, json: JSON.stringify(session.advice) },
+    { kind: FrameKind.Close, code: end?.code ?? CloseCode.RateLimited, reason: end?.reason ?? 'too many polls' },
+  ])
+}
+
 /** 404 for a session that is gone: with the code it ended with, if it ended recently. */
 function unknownSession(ctx: Context, sessions: SessionRegistry, sid: string): void {
   const end = sessions.endOf(sid)
@@ -95,10 +108,9 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
           closeBody(ctx, 429, CloseCode.RateLimited, 'too many sessions from this address')
           return
         }
-        const session = sessions.create(ip)
+        const session = sessions.create(ip, 'long-poll')
         const transport = new LongPollTransport()
         session.attach(transport, 0, false)
-        logger.debug({ sid: session.id, transport: 'long-poll' }, 'comet connection open')
         sendBatch(ctx, transport.takeQueued())
         return
       }
@@ -112,13 +124,24 @@ export function cometHttp(options: CometHttpEndpointOptions): Middleware {
         unknownSession(ctx, sessions, sid)
         return
       }
+      const isNewTransport = ctx.query.hello === '1'
+      const current = session.currentTransport
+      const isPaced = !isNewTransport && current instanceof LongPollTransport && current.takePacedAnswer()
+      // Before anything else: a refused poll must cost the server nothing more.
+      if (!session.admitPoll(ack, isPaced)) {
+        ctx.status = 429
+        ctx.type = 'application/octet-stream'
+        ctx.body = Buffer.from(refusedPoll(session, sessions))
+        return
+      }
       let transport: LongPollTransport
       try {
-        transport = longPollOf(session, ack, ctx.query.hello === '1')
+        transport = longPollOf(session, ack, isNewTransport)
       } catch (error) {
         closeBody(ctx, 400, CloseCode.BadFrame, (error as Error).message)
         return
       }
+      if (isNewTransport) logger.debug({ sid: session.id, ack, transport: 'long-poll' }, 'comet connection resumed')
       const body = await transport.poll(pollHoldMs, (cancel) => ctx.req.once('close', cancel))
       sendBatch(ctx, body)
       return

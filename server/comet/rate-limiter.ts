@@ -62,6 +62,21 @@ export class RateLimiter {
     return null
   }
 
+  /**
+   * How long, in ms, until the bucket of `limit` is full again at its
+   * sustained rate (0 when it is full or off). A client refused by this
+   * limiter is advised to wait this long (PROTOCOL.md §3).
+   */
+  msUntilFull(limit: RateLimitName): number {
+    this.refill()
+    const [tokens, capacity, rate] =
+      limit === 'messages_per_second'
+        ? [this.messageTokens, this.messageCapacity, this.limits.messagesPerSecond]
+        : [this.byteTokens, this.byteCapacity, this.limits.bytesPerSecond]
+    if (rate <= 0 || tokens >= capacity) return 0
+    return Math.ceil(((capacity - tokens) / rate) * 1_000)
+  }
+
   private refill(): void {
     const now = this.now()
     const elapsedMs = now - this.refilledAt

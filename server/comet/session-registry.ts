@@ -2,7 +2,10 @@
  * Every live Comet session, and the one timer that keeps them honest.
  */
 import { ObservableV2 } from 'lib0/observable'
+import type { Logger } from 'pino'
+import { closeCodeName } from '../../common/close-codes'
 import { randomId, type SessionId } from '../../common/ids'
+import type { TransportName } from '../../common/comet/handshake'
 import { Session, type SessionOptions } from './session'
 import type { IpCounter } from '../util/ip-counter'
 
@@ -30,6 +33,13 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
       sweepIntervalMs?: number
       /** Sessions per client address (shared with the y-websocket endpoint); none: no limit. */
       perIp?: IpCounter
+      /**
+       * Where each session's one open line and one close line go, at info
+       * level. Per session, not per connection: a long-polling client makes
+       * a request every few seconds, and resumes and upgrades are routine
+       * (the endpoints log those at debug). None: no logs.
+       */
+      logger?: Logger
     },
   ) {
     super()
@@ -81,15 +91,26 @@ export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
     return false
   }
 
-  /** Create and register a new session, counted against client address `ip` if given (see {@link admit}). */
-  create(ip?: string): Session {
+  /**
+   * Create and register a new session, counted against client address `ip`
+   * if given (see {@link admit}). `transport` names the transport it opens
+   * on, for the log.
+   */
+  create(ip?: string, transport?: TransportName): Session {
     const session = new Session(randomId(22) as SessionId, this.options)
     this.sessions.set(session.id, session)
     const release = ip !== undefined ? this.options.perIp?.acquire(ip, true) : undefined
+    const openedAt = Date.now()
+    const logger = this.options.logger
+    logger?.info({ sid: session.id, transport: transport ?? null, ip: ip ?? null }, 'comet session open')
     session.on('close', (code, reason) => {
       release?.()
       this.sessions.delete(session.id)
       this.ended.set(session.id, { code, reason, at: Date.now() })
+      logger?.info(
+        { sid: session.id, code, codeName: closeCodeName(code), reason, transport: session.lastTransportName, durationMs: Date.now() - openedAt },
+        'comet session closed',
+      )
     })
     this.emit('session', [session])
     return session

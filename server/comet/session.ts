@@ -9,6 +9,7 @@
  * its acknowledgement is sent again. Upstream, Data frames are applied once,
  * in order; a repeated seq (a retried send) is dropped.
  */
+import { atTurnEnd } from '../util/turn-end'
 import { ObservableV2 } from 'lib0/observable'
 import { CloseCode, closeCodeName } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../../common/comet/frame'
@@ -16,7 +17,13 @@ import type { Advice, Handshake, TransportName } from '../../common/comet/handsh
 import type { SessionId } from '../../common/ids'
 import type { ServerTransport } from './transport'
 import { RateLimiter } from './rate-limiter'
-import type { OnLimitExceeded } from '../util/limit-names'
+import type { LimitName, OnLimitExceeded } from '../util/limit-names'
+
+/**
+ * The longest wait a rate-limited client is advised: a byte bucket deep in
+ * debt after one huge message could otherwise advise minutes.
+ */
+const maxRetryAfterMs = 60_000
 
 /** Session timing and limits. */
 export interface SessionOptions {
@@ -42,6 +49,11 @@ export interface SessionOptions {
   maxMessagesPerSecond?: number
   /** Upstream bytes per second; 0 = no limit. @default 0 */
   maxBytesPerSecond?: number
+  /**
+   * Polls per second that acknowledge nothing new (see {@link Session.admitPoll}),
+   * bursts of twice as many; 0 = no limit. @default 0
+   */
+  maxPollsPerSecond?: number
   /**
    * Close the session when a push transport (WebSocket, stream) holds more
    * than this many bytes its client has not read; 0 = no limit. @default 0
@@ -100,6 +112,10 @@ export class Session extends ObservableV2<SessionEvents> {
   private readonly now: () => number
   private readonly frameCounts: FrameCounts
   private readonly rateLimiter: RateLimiter | null
+  private readonly pollLimiter: RateLimiter | null
+  /** The highest `ack` a poll carried (see {@link admitPoll}). */
+  private lastPollAck = 0
+  private lastTransportNameValue: TransportName | null = null
   /** Advice sent with the next handshake. */
   advice: Advice = { reconnect: 'retry', retryAfterMs: 0 }
 
@@ -114,6 +130,8 @@ export class Session extends ObservableV2<SessionEvents> {
     this.detachedAt = this.now()
     const limiter = new RateLimiter({ messagesPerSecond: options.maxMessagesPerSecond ?? 0, bytesPerSecond: options.maxBytesPerSecond ?? 0 }, this.now)
     this.rateLimiter = limiter.isEnabled ? limiter : null
+    const pollLimiter = new RateLimiter({ messagesPerSecond: options.maxPollsPerSecond ?? 0, bytesPerSecond: 0 }, this.now)
+    this.pollLimiter = pollLimiter.isEnabled ? pollLimiter : null
   }
 
   /** The current state. */
@@ -124,6 +142,11 @@ export class Session extends ObservableV2<SessionEvents> {
   /** The transport currently carrying the session, if any. */
   get transportName(): TransportName | null {
     return this.transport?.name ?? null
+  }
+
+  /** The transport that carried the session last (the current one while attached); null before the first. */
+  get lastTransportName(): TransportName | null {
+    return this.lastTransportNameValue
   }
 
   /** How many downstream frames await acknowledgement. */
@@ -146,6 +169,7 @@ export class Session extends ObservableV2<SessionEvents> {
     }
     this.acknowledge(clientAck)
     this.transport = transport
+    this.lastTransportNameValue = transport.name
     this.stateValue = 'attached'
     this.lastHeardAt = this.now()
     const onBatch = (bytes: Uint8Array) => this.onBatch(bytes)
@@ -204,6 +228,30 @@ export class Session extends ObservableV2<SessionEvents> {
     this.scheduleFlush()
   }
 
+  /**
+   * Count a long-poll GET (or a stream reopen) carrying `clientAck` against
+   * the poll rate. A poll is free when it acknowledges Data frames no
+   * earlier poll acknowledged, or when `isPaced` (the previous poll was held
+   * and then answered with frames the session produced): either way its
+   * pace is the server's output, which the other limits bound. Every other
+   * poll (one superseding a held poll, a repeated ack answered with a
+   * resend, a reconnect) costs a token: that is what a client hammering
+   * polls sends. Past the limit the session is closed with RateLimited,
+   * after an Advice saying when to come back; returns false.
+   */
+  admitPoll(clientAck: number, isPaced = false): boolean {
+    if (this.stateValue === 'closed') return false
+    if (clientAck > this.lastPollAck) {
+      this.lastPollAck = clientAck
+      return true
+    }
+    if (isPaced) return true
+    const limiter = this.pollLimiter
+    if (!limiter || limiter.take(1, 0) === null) return true
+    this.closeRateLimited('polls_per_second', `more than ${this.options.maxPollsPerSecond} polls per second`, limiter.msUntilFull('messages_per_second'))
+    return false
+  }
+
   /** Queue an application message for the client. Sent at the end of this event-loop turn, batched. */
   send(payload: Uint8Array): void {
     if (this.stateValue === 'closed') return
@@ -233,8 +281,11 @@ export class Session extends ObservableV2<SessionEvents> {
     const transport = this.transport
     this.clearTransport()
     if (transport) {
+      // The Close rides in one batch with whatever was pending (an Advice
+      // above all): over HTTP, two batches could leave in two responses and
+      // arrive in either order.
+      this.pending.push({ kind: FrameKind.Close, code, reason })
       this.flushNow(transport)
-      transport.send(encodeBatch([{ kind: FrameKind.Close, code, reason }]))
       transport.close(code, reason)
     }
     this.outbox.length = 0
@@ -274,14 +325,14 @@ export class Session extends ObservableV2<SessionEvents> {
 
   private onBatch(bytes: Uint8Array): void {
     this.lastHeardAt = this.now()
-    const exceeded = this.rateLimiter?.take(1, bytes.length) ?? null
-    if (exceeded) {
-      this.options.onLimitExceeded?.(exceeded)
+    const limiter = this.rateLimiter
+    const exceeded = limiter?.take(1, bytes.length) ?? null
+    if (limiter && exceeded) {
       const reason =
         exceeded === 'messages_per_second'
           ? `more than ${this.options.maxMessagesPerSecond} messages per second`
           : `more than ${this.options.maxBytesPerSecond} bytes per second`
-      this.close(CloseCode.RateLimited, reason)
+      this.closeRateLimited(exceeded, reason, limiter.msUntilFull(exceeded))
       return
     }
     let frames: Frame[]
@@ -330,6 +381,17 @@ export class Session extends ObservableV2<SessionEvents> {
     }
   }
 
+  /**
+   * Close with RateLimited, telling the client first (an Advice in the same
+   * batch as the Close) to come back no sooner than the exceeded bucket
+   * needs to refill (PROTOCOL.md §3).
+   */
+  private closeRateLimited(limit: LimitName, reason: string, retryAfterMs: number): void {
+    this.options.onLimitExceeded?.(limit)
+    this.setAdvice({ reconnect: 'retry', retryAfterMs: Math.min(maxRetryAfterMs, Math.max(0, retryAfterMs)) })
+    this.close(CloseCode.RateLimited, reason)
+  }
+
   private acknowledge(seq: number): void {
     if (seq >= this.nextSeq) {
       this.close(CloseCode.BadFrame, `acknowledged frame ${seq} that was never sent`)
@@ -370,10 +432,12 @@ export class Session extends ObservableV2<SessionEvents> {
   private scheduleFlush(): void {
     if (this.isFlushScheduled) return
     this.isFlushScheduled = true
-    setImmediate(() => {
-      this.isFlushScheduled = false
-      if (this.transport) this.flushNow(this.transport)
-    })
+    atTurnEnd(this.flushScheduled)
+  }
+
+  private readonly flushScheduled = (): void => {
+    this.isFlushScheduled = false
+    if (this.transport) this.flushNow(this.transport)
   }
 
   private flushNow(transport: ServerTransport): void {

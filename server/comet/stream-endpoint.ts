@@ -19,6 +19,7 @@ import { encodeBatch, FrameKind } from '../../common/comet/frame'
 import type { SessionRegistry } from './session-registry'
 import type { Session } from './session'
 import { peerAddress } from '../util/ip-counter'
+import { refusedPoll } from './http-endpoint'
 import { defaultHeartbeatMs, defaultMaxStreamMs, encodeRecord, StreamTicker, StreamTransport } from './transports/stream'
 
 /** What the streaming endpoint needs. */
@@ -82,13 +83,12 @@ export function cometStream(options: CometStreamEndpointOptions): Middleware {
         closeRecord(ctx, 429, CloseCode.RateLimited, 'too many sessions from this address')
         return
       }
-      const session = sessions.create(ip)
+      const session = sessions.create(ip, 'stream')
       const transport = newTransport()
       // Attached first, so the Hello waits in the transport's queue and
       // becomes the stream's first record.
       session.attach(transport, 0, false)
       startStream(ctx, transport)
-      logger.debug({ sid: session.id, transport: 'stream' }, 'comet connection open')
       return
     }
     const ack = Number(ctx.query.ack ?? '0')
@@ -102,6 +102,16 @@ export function cometStream(options: CometStreamEndpointOptions): Middleware {
       const end = sessions.endOf(sid)
       if (end) closeRecord(ctx, 404, end.code, end.reason)
       else closeRecord(ctx, 404, CloseCode.SessionUnknown, 'no such session; start a new one')
+      return
+    }
+    // Reopens and resumes count against the poll rate as long-poll GETs do:
+    // each one answers with a resend of everything unacknowledged.
+    if (!session.admitPoll(ack)) {
+      ctx.status = 429
+      ctx.set('Cache-Control', 'no-store')
+      ctx.set('X-Accel-Buffering', 'no')
+      ctx.type = 'application/octet-stream'
+      ctx.body = Buffer.from(encodeRecord(refusedPoll(session, sessions)))
       return
     }
     const current = session.currentTransport

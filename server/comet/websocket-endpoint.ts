@@ -53,18 +53,20 @@ export class CometWebSocketEndpoint {
       const clientAck = Number.isSafeInteger(ack) && ack >= 0 ? ack : 0
       let session: Session | undefined = sid ? this.options.sessions.get(sid) : undefined
       const resumed = session !== undefined && session.state !== 'closed'
-      if (!session || !resumed) session = this.options.sessions.create(ip)
+      if (!session || !resumed) session = this.options.sessions.create(ip, 'websocket')
       try {
         session.attach(transport, resumed ? clientAck : 0, resumed)
       } catch (error) {
         // A client that acknowledges frames it never got is broken; start afresh.
         this.options.logger.warn({ err: error, sid }, 'could not resume session')
-        session = this.options.sessions.create(ip)
+        session = this.options.sessions.create(ip, 'websocket')
         session.attach(transport, 0, false)
       }
+      // Sessions log their one open and one close line at info (SessionRegistry);
+      // the connections that carry them, at debug.
       this.options.logger.debug({ sid: session.id, resumed, transport: 'websocket' }, 'comet connection open')
       transport.on('close', (code, reason) => {
-        this.options.logger.debug({ sid: session.id, code, reason }, 'comet connection closed')
+        this.options.logger.debug({ sid: session.id, code, reason, transport: 'websocket' }, 'comet connection closed')
       })
     })
   }

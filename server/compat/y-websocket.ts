@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Logger } from 'pino'
-import { CloseCode } from '../../common/close-codes'
+import { CloseCode, closeCodeName } from '../../common/close-codes'
 import type { DocId } from '../../common/ids'
 import type { DocDirectory } from '../docs/doc-directory'
 import type { Peer } from '../rooms/peer'
@@ -20,6 +20,7 @@ import { wsBytes } from '../util/ws-bytes'
 import { RateLimiter } from '../comet/rate-limiter'
 import { peerAddress, type IpCounter } from '../util/ip-counter'
 import type { OnLimitExceeded } from '../util/limit-names'
+import { ThrottledLog } from '../util/throttled-log'
 
 /** What the endpoint needs. */
 export interface YWebSocketEndpointOptions {
@@ -103,9 +104,10 @@ export class YWebSocketEndpoint {
     }
     // A failed handshake never opens a socket: release its count with the raw socket.
     socket.once('close', () => release?.())
+    const ip = peerAddress(req.socket)
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.once('close', () => release?.())
-      void this.onConnection(ws, address)
+      void this.onConnection(ws, address, ip)
     })
   }
 
@@ -121,8 +123,12 @@ export class YWebSocketEndpoint {
     this.wss.close()
   }
 
-  private async onConnection(ws: WebSocket, address: string): Promise<void> {
+  private async onConnection(ws: WebSocket, address: string, ip: string): Promise<void> {
     const { logger, rooms, directory } = this.options
+    // One open and one close line per socket, at info (as Comet sessions log theirs).
+    const openedAt = Date.now()
+    logger.info({ address, transport: 'y-websocket', ip }, 'y-websocket connection open')
+    const refusals = new ThrottledLog({ logger })
     let lastError: Error | null = null
     ws.on('error', (error) => {
       lastError = error
@@ -150,7 +156,7 @@ export class YWebSocketEndpoint {
       }
       const bytes = wsBytes(data)
       this.frameCounts.in++
-      if (room && peer) this.dispatch(room, peer, ws, bytes)
+      if (room && peer) this.dispatch(room, peer, ws, bytes, refusals)
       else backlog.push(bytes)
     })
     ws.on('close', (code, reason) => {
@@ -158,7 +164,11 @@ export class YWebSocketEndpoint {
         this.peers.delete(peer)
         if (room) rooms.leave(room.docId, peer)
       }
-      logger.debug({ address, code, reason: reason.toString() || lastError?.message }, 'y-websocket connection closed')
+      refusals.flush()
+      logger.info(
+        { address, code, codeName: closeCodeName(code), reason: reason.toString() || lastError?.message || '', transport: 'y-websocket', durationMs: Date.now() - openedAt },
+        'y-websocket connection closed',
+      )
     })
     ws.on('pong', () => {
       if (peer) peer.isAlive = true
@@ -196,13 +206,13 @@ export class YWebSocketEndpoint {
       rooms.leave(docId, peer)
       return
     }
-    for (const bytes of backlog.splice(0)) this.dispatch(room, peer, ws, bytes)
+    for (const bytes of backlog.splice(0)) this.dispatch(room, peer, ws, bytes, refusals)
   }
 
-  private dispatch(room: Room, peer: YWebSocketPeer, ws: WebSocket, bytes: Uint8Array): void {
+  private dispatch(room: Room, peer: YWebSocketPeer, ws: WebSocket, bytes: Uint8Array, refusals: ThrottledLog): void {
     const result = handleMessage(room, peer, bytes)
     if (!result) return
-    this.options.logger.debug({ peer: peer.id, ...result }, 'refused a message')
+    refusals.warn({ peer: peer.id, docId: room.docId, ...result }, 'refused a message')
     this.options.onRefused?.(result.refused)
     // A stock client cannot read our error messages: a malformed message closes its socket with the reason.
     // A refused presence entry is dropped, not fatal: stock clients re-send

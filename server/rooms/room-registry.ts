@@ -145,7 +145,7 @@ export class RoomRegistry {
       try {
         await this.options.store.compact(docId)
       } catch (error) {
-        this.options.logger.warn({ err: error, docId }, 'compacting a document on unload failed; its log stays as it is')
+        this.options.logger.error({ err: error, docId }, 'compacting a document on unload failed; its log stays as it is')
       }
     })()
     const slot: Slot = { state: 'unloading', done }

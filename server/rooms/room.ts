@@ -20,6 +20,7 @@ import type { DocStore } from '../storage/doc-store'
 import type { Peer } from './peer'
 import { defaultUpdateLimits, type UpdateLimits } from './update-validation'
 import { defaultAwarenessLimits, type AwarenessLimits, type AwarenessRoomView } from './awareness-guard'
+import { atTurnEnd } from '../util/turn-end'
 
 /** Bounds on what peers may send a room: see {@link UpdateLimits} and {@link AwarenessLimits}. */
 export type RoomLimits = UpdateLimits & AwarenessLimits
@@ -64,6 +65,10 @@ export class Room implements AwarenessRoomView {
   private isDestroyed = false
   private readonly retryBaseMs: number
   private readonly retryMaxMs: number
+  /** Updates applied this turn and not yet broadcast (see {@link broadcastUnsent}). */
+  private unsent: Uint8Array[] = []
+  /** The peer every update in `unsent` came from, or null when several (or the server) made them. */
+  private unsentOrigin: Peer | null = null
   /** Set while the last write failed; cleared by a successful recovery. */
   storageError: Error | null = null
   /**
@@ -225,12 +230,35 @@ export class Room implements AwarenessRoomView {
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return // loading the stored state
     this.estimatedBytes += update.length
+    // Stored at once, so that `durable()` covers it from now on.
     this.queueWrite(update)
+    if (this.unsent.length === 0) {
+      this.unsentOrigin = isPeer(origin) ? origin : null
+      atTurnEnd(this.broadcastUnsent)
+    } else if (this.unsentOrigin !== origin) {
+      this.unsentOrigin = null
+    }
+    this.unsent.push(update)
+  }
+
+  /**
+   * The updates of one event-loop turn go out as one merged update, encoded
+   * once: under load every peer gets one message per turn, not one per
+   * keystroke. When they all came from one peer it is skipped; when several
+   * peers wrote in the turn each also gets its own changes back, which Yjs
+   * ignores.
+   */
+  private readonly broadcastUnsent = (): void => {
+    const updates = this.unsent
+    const origin = this.unsentOrigin
+    this.unsent = []
+    this.unsentOrigin = null
+    if (this.isDestroyed || updates.length === 0) return
+    const update = updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates)
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Sync)
     syncProtocol.writeUpdate(encoder, update)
-    // Encoded once, the same bytes go to every peer.
-    this.broadcast(encoding.toUint8Array(encoder), isPeer(origin) ? origin : null)
+    this.broadcast(encoding.toUint8Array(encoder), origin)
   }
 
   private readonly onAwarenessUpdate = (

@@ -9,7 +9,9 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../common/comet/frame'
-import { parseHandshake } from '../../common/comet/handshake'
+import { parseAdvice, parseHandshake } from '../../common/comet/handshake'
+import { WebSocketTransport, type WebSocketConstructor } from '../../client/comet/transports/websocket'
+import type { TransportFactory } from '../../client/comet/transport'
 import { CloseCode } from '../../common/close-codes'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeUpdateMessage, splitDocMessage } from '../../common/messages'
 import { startServer, type TestServer } from '../helpers/start-server'
@@ -162,6 +164,53 @@ describe('limits', () => {
       await waitFor(() => b.doc.getText('t').toString() === 'still here', 'the honest edit arrived')
       await waitFor(() => a.isSaved, 'the honest edit saved')
       assert.equal(server.sessions.size, 2)
+    })
+
+    it('sends the flooder an Advice with retryAfterMs just before the 4429, and its Channel waits that long before reconnecting', async () => {
+      const before = await limitCount(server, 'messages_per_second')
+      // The real WebSocket transport, with every batch it receives and every connection attempt timed.
+      const batches: { at: number; frames: Frame[] }[] = []
+      const attempts: number[] = []
+      const websocket: TransportFactory = ({ resume }) => {
+        attempts.push(Date.now())
+        const url = new URL(`${server.wsUrl}/comet/ws`)
+        if (resume) {
+          url.searchParams.set('sid', resume.sid)
+          url.searchParams.set('ack', String(resume.ack))
+        }
+        const transport = new WebSocketTransport(url.toString(), WebSocket as unknown as WebSocketConstructor)
+        // Registered before the channel's own listener: stamped before the channel acts on the batch.
+        transport.on('batch', (bytes) => batches.push({ at: Date.now(), frames: decodeBatch(bytes, max) }))
+        return transport
+      }
+      const flooder = connectClient(server.url, { transports: ['websocket'], transportFactories: { websocket } })
+      clients.push(flooder)
+      await waitFor(() => flooder.channel.status.state === 'open', 'the flooder connected')
+      const firstSid = flooder.channel.sessionId
+      const closeBatch = () => batches.find((batch) => batch.frames.some((frame) => frame.kind === FrameKind.Close))
+      // One WebSocket message per task, far past the burst of 40.
+      for (let i = 0; i < 200 && !closeBatch(); i++) {
+        flooder.channel.send(encodeEmptyMessage('not-joined', MessageType.Leave))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      const closing = await waitFor(closeBatch, 'the Close frame')
+      const [advice, close] = closing.frames.slice(-2)
+      assert.equal(close?.kind, FrameKind.Close)
+      assert.equal((close as { code: number }).code, CloseCode.RateLimited)
+      assert.equal(advice?.kind, FrameKind.Advice, 'the Advice comes right before the Close, in the same batch')
+      const parsed = parseAdvice(advice.kind === FrameKind.Advice ? advice.json : '')
+      assert.equal(parsed?.reconnect, 'retry')
+      // 40 tokens at 20/s: about 2 s until the bucket is full again.
+      const retryAfterMs = parsed?.retryAfterMs ?? 0
+      assert.ok(retryAfterMs > 1_000 && retryAfterMs <= 2_000, `retryAfterMs ${retryAfterMs}`)
+      assert.equal((await limitCount(server, 'messages_per_second')) - before, 1)
+
+      // The channel comes back, with a new session, but not sooner than advised
+      // (its own backoff alone would have it back within 20 ms).
+      await waitFor(() => flooder.channel.status.state === 'open' && flooder.channel.sessionId !== firstSid, 'the flooder to reconnect', 10_000)
+      assert.equal(attempts.length, 2, 'one reconnect')
+      const waitedMs = attempts[1]! - closing.at
+      assert.ok(waitedMs >= retryAfterMs, `reconnected after ${waitedMs} ms, advised ${retryAfterMs} ms`)
     })
   })
 

@@ -59,6 +59,7 @@ export const helloParam = 'hello'
 /** A {@link ClientTransport} over HTTP long-polling. */
 export class LongPollTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
   readonly name = 'long-poll' as const
+  readonly acksEveryRequest = true
   private readonly baseUrl: string
   private readonly context: TransportContext
   private readonly fetchImpl: typeof fetch
@@ -192,7 +193,8 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
 
   /**
    * A 4xx (or a 5xx on a poll). When the answer ended the session (404:
-   * Close 4002, session unknown; 400: Close 4400; 413: Close 4413) the
+   * Close 4002, session unknown; 400: Close 4400; 413: Close 4413; 429:
+   * Advice then Close 4429, too many polls or sessions) the
    * server explains itself with a Close frame in the body, which the
    * channel acts on. Any other status closes only this transport and the
    * channel resumes the session: notably the server's 409 for a POST to a
@@ -203,7 +205,7 @@ export class LongPollTransport extends ObservableV2<ClientTransportEvents> imple
   private onErrorResponse(what: 'poll' | 'send', response: Response, body: Uint8Array): void {
     const { status } = response
     const isBatch = isBatchResponse(response)
-    const endsSession = status === 400 || status === 404 || status === 413
+    const endsSession = status === 400 || status === 404 || status === 413 || status === 429
     if (endsSession && isBatch && body.byteLength > 0) this.emit('batch', [body])
     if (this.isClosed) return
     this.close(closeCodeForStatus(status), `${what} answered HTTP ${status}`)

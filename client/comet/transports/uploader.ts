@@ -169,6 +169,7 @@ export function closeCodeForStatus(status: number): number {
   if (status === 400) return CloseCode.BadFrame
   if (status === 413) return CloseCode.TooLarge
   if (status === 409) return CloseCode.Replaced
+  if (status === 429) return CloseCode.RateLimited
   return CloseCode.InternalError
 }
 

@@ -9,7 +9,8 @@ import { CloseCode } from '../../../common/close-codes'
 import type { ServerTransport, ServerTransportEvents } from '../transport'
 
 interface HeldPoll {
-  respond(body: Uint8Array | null): void
+  /** Answer the poll; `isPaced`: with frames the session produced while it was held. */
+  respond(body: Uint8Array | null, isPaced?: boolean): void
 }
 
 /** A {@link ServerTransport} over HTTP long-polling. */
@@ -19,6 +20,8 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
   private queuedBytes = 0
   private held: HeldPoll | null = null
   private isClosed = false
+  /** Whether the last poll was held and then answered with new frames (see {@link takePacedAnswer}). */
+  private wasLastPollPaced = false
 
   /** Whether a poll is held right now. */
   get isWaiting(): boolean {
@@ -40,7 +43,19 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
     this.queuedBytes += batch.length
     // The session flushes once per event-loop turn, so answering at once
     // still sends everything of this turn in one response.
-    if (this.held) this.answer(this.held)
+    if (this.held) this.answer(this.held, true)
+  }
+
+  /**
+   * Whether the previous poll was held and then answered with frames the
+   * session produced meanwhile, so the poll that follows it is paced by the
+   * server, not the client (the poll rate lets it through; see
+   * `Session.admitPoll`). Reading it spends it: one paced answer, one free poll.
+   */
+  takePacedAnswer(): boolean {
+    const was = this.wasLastPollPaced
+    this.wasLastPollPaced = false
+    return was
   }
 
   clearQueued(): void {
@@ -58,15 +73,18 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
     // A newer poll supersedes the held one, which is answered empty.
     if (this.held) this.held.respond(null)
     this.held = null
+    // Answered at once (a backlog, or a resend of what the client did not acknowledge): not paced.
+    this.wasLastPollPaced = false
     if (this.queue.length > 0) return Promise.resolve(this.take())
     return new Promise((resolve) => {
       // One timer per held poll, in Node's shared list for this duration:
       // no per-second work while thousands of clients wait.
       const timer = setTimeout(() => poll.respond(null), holdMs)
       const poll: HeldPoll = {
-        respond: (body) => {
+        respond: (body, isPaced = false) => {
           clearTimeout(timer)
           if (this.held === poll) this.held = null
+          this.wasLastPollPaced = isPaced
           resolve(body)
         },
       }
@@ -94,8 +112,9 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
     this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
   }
 
-  private answer(poll: HeldPoll): void {
-    poll.respond(this.queue.length > 0 ? this.take() : null)
+  private answer(poll: HeldPoll, isPaced = false): void {
+    if (this.queue.length > 0) poll.respond(this.take(), isPaced)
+    else poll.respond(null)
   }
 
   private take(): Uint8Array {

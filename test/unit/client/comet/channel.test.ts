@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { ObservableV2 } from 'lib0/observable'
 import { CloseCode } from '../../../../common/close-codes'
+import * as limits from '../../../../common/limits'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { Handshake } from '../../../../common/comet/handshake'
 import { Channel, transportMemoryKey, type ChannelOptions, type ChannelState, type ChannelTransportName, type TransportMemory } from '../../../../client/comet/channel'
@@ -14,6 +15,7 @@ class FakeTransport extends ObservableV2<ClientTransportEvents> implements Clien
   readonly sent: Uint8Array[] = []
   readonly closes: { code: number; reason: string }[] = []
   isClosed = false
+  acksEveryRequest = false
 
   constructor(
     readonly resume: Resume,
@@ -88,12 +90,19 @@ const reconnectDelayMs = 5
 
 const channels: Channel[] = []
 
-function setup(options: Partial<ChannelOptions> = {}) {
+/** What kind of transport the fakes pretend to be. */
+interface FakeKind {
+  name?: ChannelTransportName
+  acksEveryRequest?: boolean
+}
+
+function setup(options: Partial<ChannelOptions> = {}, kind: FakeKind = {}) {
   const transports: FakeTransport[] = []
   const channel = new Channel({
     url: 'ws://127.0.0.1:1/comet/ws',
     transport: ({ resume }) => {
-      const transport = new FakeTransport(resume)
+      const transport = new FakeTransport(resume, kind.name)
+      transport.acksEveryRequest = kind.acksEveryRequest ?? false
       transports.push(transport)
       return transport
     },
@@ -118,8 +127,8 @@ function setup(options: Partial<ChannelOptions> = {}) {
   return { channel, transports, current, messages, opens, statuses, closes }
 }
 
-function openChannel(options: Partial<ChannelOptions> = {}, handshake: Partial<Handshake> = {}) {
-  const context = setup(options)
+function openChannel(options: Partial<ChannelOptions> = {}, handshake: Partial<Handshake> = {}, kind: FakeKind = {}) {
+  const context = setup(options, kind)
   context.current().handshake(handshake)
   return context
 }
@@ -223,12 +232,47 @@ describe('Channel inbound Data', () => {
     assert.deepEqual(messages, [[1], [2], [3]])
   })
 
-  it('acknowledges the highest seq received in the next flush', async () => {
+  it('acknowledges the highest seq received on its own only after ackDelayMs', async () => {
     const { current } = openChannel()
     current().deliver(data(1, 1), data(2, 2))
-    assert.equal(current().sent.length, 0)
     await turn()
+    assert.equal(current().sent.length, 0, 'no ack at once')
+    mock.timers.tick(limits.ackDelayMs - 1)
+    assert.equal(current().sent.length, 0)
+    mock.timers.tick(1)
     assert.deepEqual(current().batches(), [[{ kind: FrameKind.Ack, seq: 2 }]])
+  })
+
+  it('acknowledges at once when ackEveryFrames frames wait', async () => {
+    const { current } = openChannel()
+    const frames = Array.from({ length: limits.ackEveryFrames }, (_, i) => data(i + 1, i))
+    current().deliver(...frames)
+    await turn()
+    assert.deepEqual(current().batches(), [[{ kind: FrameKind.Ack, seq: limits.ackEveryFrames }]])
+    mock.timers.tick(limits.ackDelayMs)
+    assert.equal(current().sent.length, 1, 'the delayed ack was cancelled')
+  })
+
+  it('sends no ack alone on a transport whose every request carries it, but still piggybacks one', async () => {
+    const { channel, current } = openChannel({}, {}, { name: 'long-poll', acksEveryRequest: true })
+    current().deliver(data(1, 1))
+    mock.timers.tick(limits.ackDelayMs)
+    await turn()
+    assert.equal(current().sent.length, 0)
+    current().deliver(data(2, 2))
+    channel.send(bytes(7))
+    await turn()
+    assert.deepEqual(current().batches(), [[{ kind: FrameKind.Ack, seq: 2 }, data(1, 7)]])
+  })
+
+  it('over HTTP, keeps a frame that overtook an earlier one and applies both in order', () => {
+    const { current, messages } = openChannel({}, {}, { name: 'long-poll' })
+    current().deliver(data(1, 1))
+    current().deliver(data(3, 3))
+    assert.deepEqual(messages, [[1]], 'frame 3 waits for frame 2')
+    current().deliver(data(2, 2), data(3, 3))
+    assert.deepEqual(messages, [[1], [2], [3]])
+    assert.equal(current().closes.length, 0, 'the session lives on')
   })
 
   it('piggybacks the Ack on Data sent in the same task', async () => {
@@ -403,6 +447,44 @@ describe('Channel ending', () => {
     mock.timers.tick(1_000)
     assert.equal(transports.length, 1)
     mock.timers.tick(reconnectDelayMs)
+    assert.equal(transports.length, 2)
+  })
+
+  it('after Advice and Close 4429 in one batch, starts a new session no sooner than retryAfterMs', () => {
+    const { channel, current, transports, closes } = openChannel({}, { sid: 's' })
+    current().deliver(
+      { kind: FrameKind.Advice, json: JSON.stringify({ reconnect: 'retry', retryAfterMs: 3_000 }) },
+      { kind: FrameKind.Close, code: CloseCode.RateLimited, reason: 'more than 5 messages per second' },
+    )
+    assert.equal(channel.status.state, 'reconnecting')
+    assert.deepEqual(closes, [], 'a rate limit is not the end of the channel')
+    mock.timers.tick(2_999)
+    assert.equal(transports.length, 1, 'no reconnect before retryAfterMs')
+    mock.timers.tick(1 + reconnectDelayMs)
+    assert.equal(transports.length, 2)
+    assert.equal(transports[1]?.resume, null, 'the closed session is not resumed')
+  })
+
+  it('reconnectNow (the network came back) still waits for the advised retryAfterMs', () => {
+    const { channel, current, transports } = openChannel()
+    current().deliver(
+      { kind: FrameKind.Advice, json: JSON.stringify({ reconnect: 'retry', retryAfterMs: 2_000 }) },
+      { kind: FrameKind.Close, code: CloseCode.RateLimited, reason: 'too fast' },
+    )
+    mock.timers.tick(500)
+    channel.reconnectNow()
+    assert.equal(transports.length, 1, 'not at once')
+    mock.timers.tick(1_499)
+    assert.equal(transports.length, 1, 'not before retryAfterMs')
+    mock.timers.tick(1)
+    assert.equal(transports.length, 2, 'at retryAfterMs, without the backoff on top')
+  })
+
+  it('reconnectNow reconnects at once when no advice holds it back', () => {
+    const { channel, current, transports } = openChannel()
+    current().drop()
+    assert.equal(transports.length, 1)
+    channel.reconnectNow()
     assert.equal(transports.length, 2)
   })
 

@@ -65,6 +65,23 @@ describe('RateLimiter', () => {
   })
 })
 
+describe('RateLimiter.msUntilFull', () => {
+  it('says how long the exceeded bucket needs to refill completely, 0 when full or off', () => {
+    const clock = fakeClock()
+    const limiter = new RateLimiter({ messagesPerSecond: 10, bytesPerSecond: 100 }, clock.now)
+    assert.equal(limiter.msUntilFull('messages_per_second'), 0, 'a full bucket')
+    for (let i = 0; i < 20; i++) limiter.take(1, 0)
+    assert.equal(limiter.take(1, 0), 'messages_per_second')
+    assert.equal(limiter.msUntilFull('messages_per_second'), 2_000, '20 tokens at 10/s')
+    clock.advance(500)
+    assert.equal(limiter.msUntilFull('messages_per_second'), 1_500, 'refilled lazily')
+    assert.equal(limiter.take(1, 1_000), null, 'a message larger than the full byte bucket passes once')
+    assert.equal(limiter.msUntilFull('bytes_per_second'), 10_000, 'the debt is paid back too: 1000 of 200 tokens spent at 100/s')
+    const off = new RateLimiter({ messagesPerSecond: 0, bytesPerSecond: 0 }, clock.now)
+    assert.equal(off.msUntilFull('messages_per_second'), 0)
+  })
+})
+
 describe('IpCounter', () => {
   it('admits up to max per address, releases once per acquire, and 0 means no limit', () => {
     const counter = new IpCounter(2)

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ObservableV2 } from 'lib0/observable'
 import { CloseCode } from '../../../../common/close-codes'
-import { encodeBatch, FrameKind } from '../../../../common/comet/frame'
+import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { SessionId } from '../../../../common/ids'
 import { Session, type SessionOptions } from '../../../../server/comet/session'
 import type { ServerTransport, ServerTransportEvents } from '../../../../server/comet/transport'
@@ -12,9 +12,11 @@ class FakeTransport extends ObservableV2<ServerTransportEvents> implements Serve
   readonly name = 'websocket' as const
   bufferedBytes = 0
   readonly closes: { code: number; reason: string }[] = []
+  readonly sent: Frame[][] = []
   aborted = false
   send(batch: Uint8Array): void {
     this.bufferedBytes += batch.length
+    this.sent.push(decodeBatch(batch, Number.MAX_SAFE_INTEGER))
   }
   close(code: number, reason: string): void {
     this.closes.push({ code, reason })
@@ -62,6 +64,19 @@ describe('Session limits', () => {
     assert.deepEqual(exceeded, ['messages_per_second'])
   })
 
+  it('sends an Advice with the time the bucket needs to refill, in the same batch as the 4429 Close', () => {
+    const { transport, ended, deliver } = setup({ maxMessagesPerSecond: 5 })
+    for (let i = 0; i < 11; i++) deliver()
+    assert.equal(ended[0]?.code, CloseCode.RateLimited)
+    // After the Ack of the 10 accepted messages, which rides along.
+    const last = transport.sent.at(-1)
+    assert.deepEqual(last?.[0], { kind: FrameKind.Ack, seq: 10 })
+    assert.deepEqual(last?.slice(1), [
+      { kind: FrameKind.Advice, json: JSON.stringify({ reconnect: 'retry', retryAfterMs: 2_000 }) },
+      { kind: FrameKind.Close, code: CloseCode.RateLimited, reason: 'more than 5 messages per second' },
+    ])
+  })
+
   it('closes with 4429 past the byte rate', () => {
     const { ended, exceeded, deliver } = setup({ maxBytesPerSecond: 20 })
     for (let i = 0; i < 20 && ended.length === 0; i++) deliver()
@@ -83,9 +98,29 @@ describe('Session limits', () => {
     assert.deepEqual(exceeded, ['slow_reader'])
   })
 
+  it('lets polls that acknowledge new frames or follow a paced answer through free, and closes with 4429 and an Advice past the poll burst', async () => {
+    const { session, transport, ended, exceeded, advance } = setup({ maxPollsPerSecond: 2 })
+    for (let i = 0; i < 10; i++) session.send(new Uint8Array([i]))
+    await new Promise((resolve) => setImmediate(resolve))
+    for (let ack = 1; ack <= 10; ack++) assert.equal(session.admitPoll(ack), true, `a poll acknowledging frame ${ack} is free`)
+    for (let i = 0; i < 4; i++) assert.equal(session.admitPoll(10), true, `repeated poll ${i} is within the burst of 4`)
+    advance(500)
+    assert.equal(session.admitPoll(10), true, 'one token refilled after 500 ms at 2/s')
+    for (let i = 0; i < 5; i++) assert.equal(session.admitPoll(10, true), true, 'a poll after a paced answer is free')
+    assert.equal(ended.length, 0)
+    assert.equal(session.admitPoll(10), false)
+    assert.equal(ended[0]?.code, CloseCode.RateLimited)
+    assert.match(ended[0]!.reason, /2 polls per second/)
+    assert.deepEqual(exceeded, ['polls_per_second'])
+    assert.deepEqual(session.advice, { reconnect: 'retry', retryAfterMs: 2_000 })
+    assert.deepEqual(transport.sent.at(-1)?.map((frame) => frame.kind).slice(-2), [FrameKind.Advice, FrameKind.Close])
+    assert.equal(session.admitPoll(11), false, 'a closed session admits nothing')
+  })
+
   it('enforces nothing when the limits are off (the default)', async () => {
     const { session, ended, deliver } = setup()
     for (let i = 0; i < 1_000; i++) deliver()
+    for (let i = 0; i < 1_000; i++) assert.equal(session.admitPoll(0), true)
     for (let i = 0; i < 50; i++) session.send(new Uint8Array(100_000))
     await new Promise((resolve) => setImmediate(resolve))
     assert.equal(ended.length, 0)

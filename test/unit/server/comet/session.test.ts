@@ -493,11 +493,11 @@ describe('Session after a transport ends', () => {
 })
 
 describe('Session.close', () => {
-  it('flushes pending frames, then sends a Close frame and closes the transport', () => {
+  it('sends pending frames and then the Close frame in one batch, and closes the transport', () => {
     const { session, transport, closes } = attached()
     session.send(bytes(1))
     session.close(CloseCode.ShuttingDown, 'restarting')
-    assert.deepEqual(transport.batches().slice(1), [[data(1, 1)], [{ kind: FrameKind.Close, code: CloseCode.ShuttingDown, reason: 'restarting' }]])
+    assert.deepEqual(transport.batches().slice(1), [[data(1, 1), { kind: FrameKind.Close, code: CloseCode.ShuttingDown, reason: 'restarting' }]])
     assert.deepEqual(transport.closes, [{ code: CloseCode.ShuttingDown, reason: 'restarting' }])
     assert.deepEqual(closes, [{ code: CloseCode.ShuttingDown, reason: 'restarting' }])
   })

@@ -238,6 +238,7 @@ describe('handleMessage sync', () => {
     room.join(b)
     assert.equal(handleMessage(room, a, syncUpdateMessage(textUpdate('hello'))), null)
     assert.equal(room.doc.getText('t').toString(), 'hello')
+    await turn() // updates go out at the end of the turn, merged
     assert.equal(a.sent.length, 1, 'A only got its join step 1')
     const bDoc = newDoc()
     applySyncMessages(b, bDoc)
