@@ -398,7 +398,9 @@ export class SharedChannel extends ObservableV2<ChannelEvents> implements Channe
       const decoder = decoding.createDecoder(message)
       decoding.readVarUint(decoder)
       const code = decoding.readVarUint(decoder)
-      if (code === DocErrorCode.NotFound || code === DocErrorCode.NotJoined) this.joins.delete(docId)
+      // Busy (503): the server holds as many documents as it may and dropped
+      // the Join; the provider joins again later, and that Join must go out.
+      if (code === DocErrorCode.NotFound || code === DocErrorCode.NotJoined || code === DocErrorCode.Busy) this.joins.delete(docId)
     } catch {
       // unreadable: nothing to learn
     }

@@ -7,12 +7,13 @@ import WebSocket from 'ws'
 import { Awareness } from 'y-protocols/awareness'
 import { Channel, type ChannelOptions } from '../../client/comet/channel'
 import type { WebSocketConstructor } from '../../client/comet/transports/websocket'
-import { CometProvider } from '../../client/sync/provider'
+import { CometProvider, type ProviderOptions } from '../../client/sync/provider'
 
 /** One client: a channel and the providers of the documents it opened. */
 export interface TestClient {
   channel: Channel
-  open(docId: string): CometProvider
+  /** Open `docId` in a new provider; `options` go to it (backoff, read-only). */
+  open(docId: string, options?: Partial<Pick<ProviderOptions, 'busyBackoff' | 'random' | 'readOnly'>>): CometProvider
   close(): void
 }
 
@@ -30,9 +31,9 @@ export function connectClient(httpUrl: string, options: Partial<ChannelOptions> 
   const providers: CometProvider[] = []
   return {
     channel,
-    open(docId) {
+    open(docId, options = {}) {
       const doc = new Y.Doc()
-      const provider = new CometProvider({ channel, docId, doc, awareness: new Awareness(doc) })
+      const provider = new CometProvider({ channel, docId, doc, awareness: new Awareness(doc), ...options })
       providers.push(provider)
       return provider
     },

@@ -80,8 +80,12 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
       // One timer per held poll, in Node's shared list for this duration:
       // no per-second work while thousands of clients wait.
       const timer = setTimeout(() => poll.respond(null), holdMs)
+      let isAnswered = false
       const poll: HeldPoll = {
         respond: (body, isPaced = false) => {
+          // Once only: the request's `close` (onAbandoned) also fires after a normal answer.
+          if (isAnswered) return
+          isAnswered = true
           clearTimeout(timer)
           if (this.held === poll) this.held = null
           this.wasLastPollPaced = isPaced

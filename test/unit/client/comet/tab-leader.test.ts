@@ -10,7 +10,7 @@ import * as encoding from 'lib0/encoding'
 import { ObservableV2 } from 'lib0/observable'
 import type { ChannelEvents, ChannelStatus } from '../../../../client/comet/channel'
 import { SharedChannel, type ChannelPort, type LockManagerLike } from '../../../../client/comet/tab-leader'
-import { MessageType, encodeEmptyMessage, encodeSavedMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../../../common/messages'
+import { DocErrorCode, MessageType, encodeEmptyMessage, encodeErrorMessage, encodeSavedMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../../../common/messages'
 import { waitFor } from '../../../helpers/wait-for'
 
 /** Web Locks in one process: exclusive locks granted in request order, released when the callback's promise settles. */
@@ -289,6 +289,18 @@ describe('SharedChannel', () => {
     c!.shared.close() // c goes: its bye leaves the document for the channel
     await waitFor(() => channel.summary().includes(`${L}:doc`), 'the Leave')
     assert.deepEqual(channel.summary().slice(5), [`1:doc`, `${L}:doc`])
+  })
+
+  it('forgets a Join the server refused as busy (Error 503), so the next Join goes out as a Join', async () => {
+    fresh()
+    const { tabs: [a], channel } = await openTabs(1)
+    a!.shared.send(encodeEmptyMessage('doc', J))
+    await waitFor(() => channel.sent.length === 1, 'the Join')
+    channel.fromServer(encodeErrorMessage('doc', DocErrorCode.Busy, 'the server has too many documents open'))
+    await waitFor(() => a!.messages.length === 1, 'the tab to hear the refusal')
+    a!.shared.send(encodeEmptyMessage('doc', J))
+    await waitFor(() => channel.sent.length === 2, 'the second Join')
+    assert.deepEqual(channel.summary(), [`${J}:doc`, `${J}:doc`], 'not a QueryAwareness: the server dropped the first Join')
   })
 
   it("gives back the Joins of a tab that vanished without a word (its lock was released)", async () => {
