@@ -23,10 +23,7 @@ if (files.length === 0) {
   console.error(`no test files found for ${wanted.join(', ')}`)
   process.exit(1)
 }
-// --test-force-exit: a file whose tests all finished must not hang the run
-// on a leftover client socket (test/integration/logging.test.ts leaves two
-// behind; to be found).
 // One file at a time: integration and browser tests start servers and
 // Chromium, and on a two-core machine parallel files only make them flaky.
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', '--test-force-exit', ...files], { stdio: 'inherit', cwd: root })
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', ...files], { stdio: 'inherit', cwd: root })
 process.exit(result.status ?? 1)
