@@ -46,9 +46,9 @@ export const maxUnackedFrames = 4096
  * Delayed acknowledgement: a receiver acks Data frames on its next upstream
  * batch, or alone after this long, in ms. Short against the ping timeout and
  * the sender's outbox limits; long enough that a stream of updates costs
- * one ack per burst, not one per frame. @default 100
+ * one ack per burst, not one per frame. @default 1000
  */
-export const ackDelayMs = 100
+export const ackDelayMs = 1_000
 
 /** ... or alone at once when this many Data frames wait for an ack. @default 64 */
 export const ackEveryFrames = 64

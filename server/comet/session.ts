@@ -321,6 +321,8 @@ export class Session extends ObservableV2<SessionEvents> {
       this.lastPingAt = now
       this.queue({ kind: FrameKind.Ping, nonce: ++this.pingNonce })
     }
+    // A delayed Ack that found nothing to ride on (see flushScheduled).
+    if (this.isAckDue && !this.isFlushScheduled) this.flushNow(this.transport)
   }
 
   private onBatch(bytes: Uint8Array): void {
@@ -437,7 +439,14 @@ export class Session extends ObservableV2<SessionEvents> {
 
   private readonly flushScheduled = (): void => {
     this.isFlushScheduled = false
-    if (this.transport) this.flushNow(this.transport)
+    const transport = this.transport
+    if (!transport) return
+    // An Ack alone waits to ride on the next batch, or for the liveness
+    // tick within a second (PROTOCOL.md §4): one message per upstream frame
+    // would double the writes to a typing client. Over long-polling it goes
+    // now, in the answer to the POST that brought the Data.
+    if (this.pending.length === 0 && transport.name !== 'long-poll') return
+    this.flushNow(transport)
   }
 
   private flushNow(transport: ServerTransport): void {

@@ -282,11 +282,12 @@ describe('Session inbound Data', () => {
     await turn()
   })
 
-  it('acknowledges received Data in the next batch', async () => {
-    const { transport } = attached()
+  it('acknowledges received Data alone only on the next liveness tick, not at once', async () => {
+    const { session, transport } = attached()
     transport.deliver(data(1, 1), data(2, 2))
-    assert.equal(transport.sent.length, 1)
     await turn()
+    assert.equal(transport.sent.length, 1, 'only the Hello: a lone Ack waits')
+    session.tick()
     assert.deepEqual(transport.batches()[1], [{ kind: FrameKind.Ack, seq: 2 }])
   })
 
@@ -299,11 +300,13 @@ describe('Session inbound Data', () => {
   })
 
   it('sends no Ack when nothing new arrived', async () => {
-    const { transport } = attached()
+    const { session, transport } = attached()
     transport.deliver(data(1, 1))
     await turn()
+    session.tick()
     transport.deliver(data(1, 1))
     await turn()
+    session.tick()
     assert.equal(transport.sent.length, 2, 'the Hello and one Ack')
   })
 
