@@ -65,7 +65,8 @@ function handleSync(room: Room, peer: Peer, decoder: decoding.Decoder): HandleRe
     case syncProtocol.messageYjsSyncStep1: {
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, MessageType.Sync)
-      syncProtocol.writeSyncStep2(encoder, room.doc, decoding.readVarUint8Array(decoder))
+      encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep2)
+      encoding.writeVarUint8Array(encoder, room.missingFrom(decoding.readVarUint8Array(decoder)))
       peer.send(encoding.toUint8Array(encoder))
       return null
     }
@@ -103,6 +104,8 @@ function applyUpdate(room: Room, peer: Peer, update: Uint8Array): HandleResult {
     peer.send(encoding.toUint8Array(encoder))
     return { refused: 'read-only', detail: 'update from a view-only peer' }
   }
+  // A client with nothing to add (the step 2 of a fresh client) changes nothing.
+  if (isEmptyUpdate(update)) return null
   // Validate fully before applying, so malformed or hostile bytes never reach
   // the document half-way through an integration (see update-validation.ts).
   if (room.wouldExceedSize(update.length)) {
@@ -143,4 +146,9 @@ function refuse(peer: Peer, reason: RefusalReason, detail: string): HandleResult
     peer.send(encoding.toUint8Array(encoder))
   }
   return { refused: reason, detail }
+}
+
+/** The update that carries nothing: no structs, no deletions (`Y.encodeStateAsUpdate` of an empty document). */
+function isEmptyUpdate(update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
 }

@@ -47,7 +47,16 @@ export interface RoomOptions {
 /** See the module comment. */
 export class Room implements AwarenessRoomView {
   readonly docId: DocId
-  readonly doc: Y.Doc
+  private readonly ydoc: Y.Doc
+  /**
+   * The stored state, until it is applied to `ydoc` (see {@link doc}). A
+   * document that is only read never needs to be: new clients get these
+   * bytes as they are, and opening a large document after a restart costs
+   * a read from the store rather than rebuilding it in memory.
+   */
+  private unapplied: Uint8Array | null
+  /** The state vector of `unapplied`, once computed. */
+  private unappliedStateVector: Uint8Array | null = null
   readonly awareness: awarenessProtocol.Awareness
   /** What peers may send this room. */
   readonly limits: Readonly<RoomLimits>
@@ -89,13 +98,38 @@ export class Room implements AwarenessRoomView {
     this.limits = Object.freeze({ ...defaultRoomLimits, ...definedFields(options.limits ?? {}) })
     this.maxDocBytes = options.maxDocBytes ?? 0
     this.estimatedBytes = options.initialState?.length ?? 0
-    this.doc = new Y.Doc({ gc: true })
-    if (options.initialState) Y.applyUpdate(this.doc, options.initialState, this)
-    this.awareness = new awarenessProtocol.Awareness(this.doc)
+    this.ydoc = new Y.Doc({ gc: true })
+    this.unapplied = options.initialState && options.initialState.length > 0 ? options.initialState : null
+    this.awareness = new awarenessProtocol.Awareness(this.ydoc)
     // The server is not a user: it has no presence of its own.
     this.awareness.setLocalState(null)
-    this.doc.on('update', this.onDocUpdate)
+    this.ydoc.on('update', this.onDocUpdate)
     this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  /** The document, built from the stored state on first use (see `unapplied`). */
+  get doc(): Y.Doc {
+    const state = this.unapplied
+    if (state) {
+      this.unapplied = null
+      this.unappliedStateVector = null
+      Y.applyUpdate(this.ydoc, state, this)
+    }
+    return this.ydoc
+  }
+
+  /** The document's state vector, for a sync step 1. */
+  stateVector(): Uint8Array {
+    if (this.unapplied) return (this.unappliedStateVector ??= Y.encodeStateVectorFromUpdate(this.unapplied))
+    return Y.encodeStateVector(this.ydoc)
+  }
+
+  /** What a client whose state vector is `stateVector` lacks, for a sync step 2. */
+  missingFrom(stateVector: Uint8Array): Uint8Array {
+    const state = this.unapplied
+    if (!state) return Y.encodeStateAsUpdate(this.ydoc, stateVector)
+    // A new client of a document nobody changed since it was loaded: the stored bytes are the answer.
+    return Y.decodeStateVector(stateVector).size === 0 ? state : Y.diffUpdate(state, stateVector)
   }
 
   /** How many peers are in the room. */
@@ -125,7 +159,8 @@ export class Room implements AwarenessRoomView {
     this.peers.set(peer, new Set())
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Sync)
-    syncProtocol.writeSyncStep1(encoder, this.doc)
+    encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep1)
+    encoding.writeVarUint8Array(encoder, this.stateVector())
     peer.send(encoding.toUint8Array(encoder))
     const states = this.awareness.getStates()
     if (states.size > 0) peer.send(this.encodeAwareness([...states.keys()]))
@@ -221,10 +256,10 @@ export class Room implements AwarenessRoomView {
   /** Unload: stop listening; the caller has awaited `durable()` first. */
   destroy(): void {
     this.isDestroyed = true
-    this.doc.off('update', this.onDocUpdate)
+    this.ydoc.off('update', this.onDocUpdate)
     this.awareness.off('update', this.onAwarenessUpdate)
     this.awareness.destroy()
-    this.doc.destroy()
+    this.ydoc.destroy()
   }
 
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {

@@ -168,6 +168,30 @@ describe('Room.join', () => {
     assert.equal(room.has(peer), true)
   })
 
+  it('answers a new client of an unchanged stored document with the stored bytes, and still merges later edits', async () => {
+    const stored = textUpdate('stored')
+    const room = newRoom(new TestStore(), stored)
+    const peer = new FakePeer('a')
+    room.join(peer)
+    const step1 = encoding.createEncoder()
+    encoding.writeVarUint(step1, MessageType.Sync)
+    syncProtocol.writeSyncStep1(step1, newDoc())
+    assert.equal(handleMessage(room, peer, encoding.toUint8Array(step1)), null)
+    const [, reply] = peer.received(MessageType.Sync)
+    assert.ok(reply)
+    assert.equal(decoding.readVarUint(reply), syncProtocol.messageYjsSyncStep2)
+    assert.deepEqual(decoding.readVarUint8Array(reply), stored, 'the stored state, not re-encoded')
+    // A client that already has part of it gets only the rest.
+    const partial = newDoc()
+    Y.applyUpdate(partial, stored)
+    assert.equal(Y.decodeUpdate(room.missingFrom(Y.encodeStateVector(partial))).structs.length, 0)
+    // An edit builds the document from the stored state first.
+    const client = newDoc()
+    Y.applyUpdate(client, stored)
+    assert.equal(handleMessage(room, peer, syncUpdateMessage(textUpdate(' and edited', client))), null)
+    assert.equal(room.doc.getText('t').toString(), 'stored and edited')
+  })
+
   it('does not store or broadcast the initial state it loaded', async () => {
     const store = new TestStore()
     const room = newRoom(store, textUpdate('stored'))
