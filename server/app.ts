@@ -15,7 +15,7 @@ import { CloseCode } from '../common/close-codes'
 import type { Config } from './config'
 import { SessionRegistry } from './comet/session-registry'
 import { CometWebSocketEndpoint } from './comet/websocket-endpoint'
-import { cometHttp } from './comet/http-endpoint'
+import { cometHttpHandler } from './comet/http-endpoint'
 import { cometStream } from './comet/stream-endpoint'
 import { ChannelRouter } from './channel-router'
 import { YWebSocketEndpoint } from './compat/y-websocket'
@@ -116,10 +116,14 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   app.use(errors(logger))
   app.use(metrics.middleware())
   app.use(originGuard({ paths: ['/comet/poll', '/comet/send', '/comet/stream'], allowedOrigins: config.allowedOrigins, logger }))
-  app.use(cometHttp({ sessions, pollHoldMs: config.pollHoldMs, maxBodyBytes: config.maxFrameBytes, logger }))
   app.use(cometStream({ sessions, logger }))
   app.use(routes({ directory, store, client }))
-  const httpServer = http.createServer(app.callback())
+  // Long-poll requests skip Koa (see cometHttpHandler); everything else goes through it.
+  const longPoll = cometHttpHandler({ sessions, pollHoldMs: config.pollHoldMs, maxBodyBytes: config.maxFrameBytes, logger, allowedOrigins: config.allowedOrigins })
+  const koa = app.callback()
+  const httpServer = http.createServer((req, res) => {
+    if (!longPoll(req, res)) void koa(req, res)
+  })
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (error) => logger.debug({ err: error }, 'socket error during upgrade'))
     const url = new URL(req.url ?? '/', 'http://localhost')
