@@ -65,6 +65,30 @@ export class ServerMetrics {
         for (const [transport, count] of counts) this.set({ transport }, count)
       },
     })
+    // The process's memory, read on each scrape (prom-client's default
+    // metrics would add timers and observers per registry, and tests run
+    // many servers in one process).
+    new Gauge({
+      name: 'process_resident_memory_bytes',
+      help: 'Resident memory size in bytes',
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss())
+      },
+    })
+    new Gauge({
+      name: 'nodejs_memory_bytes',
+      help: 'V8 heap used and total, and memory outside the heap (external, array buffers), in bytes',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const usage = process.memoryUsage()
+        this.set({ kind: 'heap_used' }, usage.heapUsed)
+        this.set({ kind: 'heap_total' }, usage.heapTotal)
+        this.set({ kind: 'external' }, usage.external)
+        this.set({ kind: 'array_buffers' }, usage.arrayBuffers)
+      },
+    })
     new Gauge({
       name: 'cometpad_sessions',
       help: 'Live Comet sessions, attached or waiting to be resumed',
