@@ -124,7 +124,8 @@ let docCounter = 0
 /** `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run there (open it in Chrome DevTools or speedscope). */
 function profileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+  const heap = process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...heap] : heap
 }
 
 /** Options for starting Cometpad. */
