@@ -140,8 +140,8 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
     parts.push(
       '## Cold load (a new client joins a large document, ms to the whole text in a Y.Doc)',
       table(
-        ['Document', 'Server', 'From memory', 'After a restart'],
-        results.coldLoad.map((row) => [row.document, row.target, fmt(row.fromMemoryMs), row.afterRestartMs === null ? '—' : fmt(row.afterRestartMs)]),
+        ['Document', 'Server', 'Open (in memory)', 'Closed (from LevelDB)', 'First after a restart'],
+        results.coldLoad.map((row) => [row.document, row.target, fmt(row.fromMemoryMs), row.fromStoreMs === null ? '—' : fmt(row.fromStoreMs), row.afterRestartMs === null ? '—' : fmt(row.afterRestartMs)]),
       ),
     )
   }

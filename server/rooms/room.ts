@@ -57,6 +57,8 @@ export class Room implements AwarenessRoomView {
   private unapplied: Uint8Array | null
   /** The state vector of `unapplied`, once computed. */
   private unappliedStateVector: Uint8Array | null = null
+  /** The whole document encoded for a new client, until the next change. */
+  private encodedState: Uint8Array | null = null
   readonly awareness: awarenessProtocol.Awareness
   /** What peers may send this room. */
   readonly limits: Readonly<RoomLimits>
@@ -126,10 +128,15 @@ export class Room implements AwarenessRoomView {
 
   /** What a client whose state vector is `stateVector` lacks, for a sync step 2. */
   missingFrom(stateVector: Uint8Array): Uint8Array {
+    const isNewClient = Y.decodeStateVector(stateVector).size === 0
     const state = this.unapplied
-    if (!state) return Y.encodeStateAsUpdate(this.ydoc, stateVector)
-    // A new client of a document nobody changed since it was loaded: the stored bytes are the answer.
-    return Y.decodeStateVector(stateVector).size === 0 ? state : Y.diffUpdate(state, stateVector)
+    if (state) {
+      // A new client of a document nobody changed since it was loaded: the stored bytes are the answer.
+      return isNewClient ? state : Y.diffUpdate(state, stateVector)
+    }
+    // Clients joining a document nobody is typing in share one encoding of it.
+    if (isNewClient) return (this.encodedState ??= Y.encodeStateAsUpdate(this.ydoc))
+    return Y.encodeStateAsUpdate(this.ydoc, stateVector)
   }
 
   /** How many peers are in the room. */
@@ -264,6 +271,7 @@ export class Room implements AwarenessRoomView {
 
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return // loading the stored state
+    this.encodedState = null
     this.estimatedBytes += update.length
     // Stored at once, so that `durable()` covers it from now on.
     this.queueWrite(update)

@@ -192,6 +192,23 @@ describe('Room.join', () => {
     assert.equal(room.doc.getText('t').toString(), 'stored and edited')
   })
 
+  it('gives each new client the document as it is now, also right after an edit', () => {
+    const room = newRoom()
+    const writer = new FakePeer('w')
+    room.join(writer)
+    const client = newDoc()
+    const stateFor = (): string => {
+      const fresh = newDoc()
+      Y.applyUpdate(fresh, room.missingFrom(Y.encodeStateVector(newDoc())))
+      return fresh.getText('t').toString()
+    }
+    assert.equal(handleMessage(room, writer, syncUpdateMessage(textUpdate('one', client))), null)
+    assert.equal(stateFor(), 'one')
+    assert.equal(stateFor(), 'one', 'the second new client gets the same')
+    assert.equal(handleMessage(room, writer, syncUpdateMessage(textUpdate(' two', client))), null)
+    assert.equal(stateFor(), 'one two', 'an edit is never hidden by an earlier encoding')
+  })
+
   it('does not store or broadcast the initial state it loaded', async () => {
     const store = new TestStore()
     const room = newRoom(store, textUpdate('stored'))
