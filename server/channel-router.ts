@@ -35,6 +35,8 @@ class SessionPeer implements Peer {
     readonly address: string,
     /** The session's refusal log, shared by all its documents. */
     readonly refusals: ThrottledLog,
+    /** Addressed copies of broadcast messages, shared by every peer (see `send`). */
+    private readonly addressed: WeakMap<Uint8Array, { address: string; payload: Uint8Array }>,
   ) {
     this.id = `${session.id}/${address}`
     const encoder = encoding.createEncoder()
@@ -43,9 +45,17 @@ class SessionPeer implements Peer {
   }
 
   send(message: Uint8Array): void {
+    // A room broadcasts the same message object to each peer in turn: the
+    // peers of one address share one addressed copy instead of one each.
+    const cached = this.addressed.get(message)
+    if (cached?.address === this.address) {
+      this.session.send(cached.payload)
+      return
+    }
     const payload = new Uint8Array(this.prefix.length + message.length)
     payload.set(this.prefix, 0)
     payload.set(message, this.prefix.length)
+    this.addressed.set(message, { address: this.address, payload })
     this.session.send(payload)
   }
 
@@ -69,6 +79,8 @@ export interface ChannelRouterOptions {
 /** See the module comment. */
 export class ChannelRouter {
   private readonly maxDocsPerSession: number
+  /** See SessionPeer.send; entries go with the messages they copy. */
+  private readonly addressed = new WeakMap<Uint8Array, { address: string; payload: Uint8Array }>()
 
   constructor(private readonly options: ChannelRouterOptions) {
     this.maxDocsPerSession = options.maxDocsPerSession ?? 64
@@ -97,7 +109,7 @@ export class ChannelRouter {
         }
         // Registered at once, so the messages that follow a Join in the
         // same batch wait for the room instead of being refused.
-        const joining = new SessionPeer(session, address, refusals)
+        const joining = new SessionPeer(session, address, refusals, this.addressed)
         peers.set(address, joining)
         void this.join(session, peers, joining)
         return
