@@ -49,8 +49,6 @@ export interface BenchClient {
   readonly synced: Promise<Uint8Array>
   /** Send a Yjs update; returns its id when the server confirms durability (Cometpad), else 0. */
   send(update: Uint8Array): number
-  /** What the client's connection is doing, for diagnostics. */
-  describe(): string
   close(): void
 }
 
@@ -125,7 +123,6 @@ function connectYWebsocket(target: Target, doc: string, handlers: ClientHandlers
       socket.send(syncMessage(SyncUpdate, update))
       return 0
     },
-    describe: () => `websocket readyState ${socket.readyState}`,
     close: () => socket.close(),
   }
 }
@@ -163,7 +160,6 @@ function connectHocuspocus(target: Target, doc: string, handlers: ClientHandlers
       socket.send(syncMessage(SyncUpdate, update, address))
       return 0
     },
-    describe: () => `websocket readyState ${socket.readyState}`,
     close: () => socket.close(),
   }
 }
@@ -207,7 +203,6 @@ function connectCometpad(target: Target, doc: string, handlers: ClientHandlers):
       channel.send(encodeUpdateMessage(doc, id, update))
       return id
     },
-    describe: () => `${channel.status.state} on ${channel.status.transport}, session ${channel.sessionId}, ${channel.unackedCount} unacked`,
     close: () => channel.close(),
   }
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
+import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
 import { textName } from './keystrokes'
 
@@ -48,21 +49,10 @@ export function traceDocument(file = tracePath): BenchDocument {
   return result
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run builds the same document. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** About `bytes` of text typed in 64-character chunks at random positions. */
 export function syntheticDocument(bytes = 1024 * 1024): BenchDocument {
-  const random = seeded(42)
+  const generator = prng.create(42)
+  const random = () => prng.real53(generator)
   const doc = new Y.Doc()
   const text = doc.getText(textName)
   const alphabet = 'abcdefghijklmnopqrstuvwxyz     \n'

@@ -15,64 +15,85 @@ function typing(results: BenchResults, target: string, clients: number): TypingR
   return results.typing.find((row) => row.target === target && row.clients === clients && row.scenario.endsWith(' clients') && !row.scenario.includes('docs'))
 }
 
+/** A check's verdict, or null when the run did not measure what it needs. */
+type Verdict = { measured: string; pass: boolean } | null
+
+function check(goal: string, verdict: Verdict): Check {
+  return verdict ? { goal, ...verdict } : { goal, measured: 'not measured', pass: null }
+}
+
 /** Compare the run against the targets of issue 5; every figure is a ratio within this run except the absolute ones the issue sets. */
 export function checkTargets(results: BenchResults): Check[] {
-  const checks: Check[] = []
-  const ours200 = typing(results, 'cometpad/websocket', 200)
-  const hocus200 = typing(results, 'hocuspocus', 200)
-  const yws200 = typing(results, 'y-websocket', 200)
-  if (ours200 && hocus200) {
-    const ratio = ours200.result.latency.p99 / hocus200.result.latency.p99
-    checks.push({ goal: 'Typing, 200 clients: our WebSocket p99 ≤ ½ × Hocuspocus p99', measured: `${fmt(ours200.result.latency.p99)} vs ${fmt(hocus200.result.latency.p99)} ms (×${fmt(ratio, 2)})`, pass: ratio <= 0.5 })
-  } else checks.push({ goal: 'Typing, 200 clients: our WebSocket p99 ≤ ½ × Hocuspocus p99', measured: 'not measured', pass: null })
-  if (ours200 && hocus200 && yws200) {
-    const best = Math.min(hocus200.result.latency.p50, yws200.result.latency.p50)
-    checks.push({ goal: 'Typing, 200 clients: our WebSocket p50 ≤ best peer p50', measured: `${fmt(ours200.result.latency.p50)} vs ${fmt(best)} ms`, pass: ours200.result.latency.p50 <= best })
-  } else checks.push({ goal: 'Typing, 200 clients: our WebSocket p50 ≤ best peer p50', measured: 'not measured', pass: null })
-  if (ours200?.result.saved) {
-    checks.push({ goal: 'Saved confirmation p99 < 25 ms at 200 clients', measured: `${fmt(ours200.result.saved.p99)} ms`, pass: ours200.result.saved.p99 < 25 })
-  } else checks.push({ goal: 'Saved confirmation p99 < 25 ms at 200 clients', measured: 'not measured', pass: null })
-
+  const ours200 = typing(results, 'cometpad/websocket', 200)?.result
+  const hocus200 = typing(results, 'hocuspocus', 200)?.result
+  const yws200 = typing(results, 'y-websocket', 200)?.result
   const capacity = (target: string) => results.throughput.find((row) => row.target === target)
   const ourCapacity = capacity('cometpad/websocket')
   const hocusCapacity = capacity('hocuspocus')
-  if (ourCapacity && hocusCapacity) {
-    const ratio = ourCapacity.capacity / hocusCapacity.capacity
-    const note = hocusCapacity.capacityReached ? '' : ' (Hocuspocus never reached 100 ms)'
-    checks.push({ goal: 'Capacity ≥ 2 × Hocuspocus', measured: `${fmt(ourCapacity.capacity, 0)} vs ${fmt(hocusCapacity.capacity, 0)} msg/s (×${fmt(ratio, 2)})${note}`, pass: ratio >= 2 })
-  } else checks.push({ goal: 'Capacity ≥ 2 × Hocuspocus', measured: 'not measured', pass: null })
-
   const memory = (target: string) => results.memory.find((row) => row.target === target)
   const ourWs = memory('cometpad/websocket')
   const hocusWs = memory('hocuspocus')
-  if (ourWs && hocusWs) {
-    const ratio = ourWs.perClientBytes / hocusWs.perClientBytes
-    checks.push({ goal: 'Memory per idle WebSocket client ≤ ½ × Hocuspocus', measured: `${kib(ourWs.perClientBytes)} vs ${kib(hocusWs.perClientBytes)} (×${fmt(ratio, 2)})`, pass: ratio <= 0.5 })
-  } else checks.push({ goal: 'Memory per idle WebSocket client ≤ ½ × Hocuspocus', measured: 'not measured', pass: null })
   const ourPoll = memory('cometpad/long-poll')
-  checks.push(
-    ourPoll
-      ? { goal: 'Memory per idle long-polling client ≤ 20 KB', measured: `${fmt(ourPoll.perClientBytes / 1000)} KB`, pass: ourPoll.perClientBytes <= 20_000 }
-      : { goal: 'Memory per idle long-polling client ≤ 20 KB', measured: 'not measured', pass: null },
-  )
-
-  const ws50 = typing(results, 'cometpad/websocket', 50)
-  const poll50 = typing(results, 'cometpad/long-poll', 50)
-  const stream50 = typing(results, 'cometpad/stream', 50)
-  if (ws50 && poll50) {
-    const ratio = poll50.result.latency.p50 / ws50.result.latency.p50
-    const streamNote = stream50 ? `; streaming ${fmt(stream50.result.latency.p50)} ms` : ''
-    checks.push({ goal: 'Long-polling p50 at 50 clients ≤ 2 × our WebSocket p50', measured: `${fmt(poll50.result.latency.p50)} vs ${fmt(ws50.result.latency.p50)} ms (×${fmt(ratio, 2)})${streamNote}`, pass: ratio <= 2 })
-  } else checks.push({ goal: 'Long-polling p50 at 50 clients ≤ 2 × our WebSocket p50', measured: 'not measured', pass: null })
-
+  const ws50 = typing(results, 'cometpad/websocket', 50)?.result
+  const poll50 = typing(results, 'cometpad/long-poll', 50)?.result
+  const stream50 = typing(results, 'cometpad/stream', 50)?.result
   const trace = results.coldLoad.filter((row) => row.document.startsWith('editing trace'))
   const ourTrace = trace.find((row) => row.target.startsWith('cometpad'))
-  const peers = trace.filter((row) => !row.target.startsWith('cometpad'))
-  if (ourTrace?.afterRestartMs != null && peers.length > 0) {
-    const fastest = Math.min(...peers.map((row) => row.fromMemoryMs))
-    checks.push({ goal: 'Cold load of the editing trace after a restart ≤ fastest peer from memory', measured: `${fmt(ourTrace.afterRestartMs)} vs ${fmt(fastest)} ms`, pass: ourTrace.afterRestartMs <= fastest })
-  } else checks.push({ goal: 'Cold load of the editing trace after a restart ≤ fastest peer from memory', measured: 'not measured', pass: null })
-  return checks
+  const peerTraces = trace.filter((row) => !row.target.startsWith('cometpad'))
+  const ratio = (a: number, b: number) => ` (×${fmt(a / b, 2)})`
+
+  return [
+    check(
+      'Typing, 200 clients: our WebSocket p99 ≤ ½ × Hocuspocus p99',
+      ours200 && hocus200
+        ? { measured: `${fmt(ours200.latency.p99)} vs ${fmt(hocus200.latency.p99)} ms${ratio(ours200.latency.p99, hocus200.latency.p99)}`, pass: ours200.latency.p99 / hocus200.latency.p99 <= 0.5 }
+        : null,
+    ),
+    check(
+      'Typing, 200 clients: our WebSocket p50 ≤ best peer p50',
+      ours200 && hocus200 && yws200
+        ? (() => {
+            const best = Math.min(hocus200.latency.p50, yws200.latency.p50)
+            return { measured: `${fmt(ours200.latency.p50)} vs ${fmt(best)} ms`, pass: ours200.latency.p50 <= best }
+          })()
+        : null,
+    ),
+    check('Saved confirmation p99 < 25 ms at 200 clients', ours200?.saved ? { measured: `${fmt(ours200.saved.p99)} ms`, pass: ours200.saved.p99 < 25 } : null),
+    check(
+      'Capacity ≥ 2 × Hocuspocus',
+      ourCapacity && hocusCapacity
+        ? {
+            measured: `${fmt(ourCapacity.capacity, 0)} vs ${fmt(hocusCapacity.capacity, 0)} msg/s${ratio(ourCapacity.capacity, hocusCapacity.capacity)}${hocusCapacity.capacityReached ? '' : ' (Hocuspocus never reached 100 ms)'}`,
+            pass: ourCapacity.capacity / hocusCapacity.capacity >= 2,
+          }
+        : null,
+    ),
+    check(
+      'Memory per idle WebSocket client ≤ ½ × Hocuspocus',
+      ourWs && hocusWs
+        ? { measured: `${kib(ourWs.perClientBytes)} vs ${kib(hocusWs.perClientBytes)}${ratio(ourWs.perClientBytes, hocusWs.perClientBytes)}`, pass: ourWs.perClientBytes / hocusWs.perClientBytes <= 0.5 }
+        : null,
+    ),
+    check('Memory per idle long-polling client ≤ 20 KB', ourPoll ? { measured: `${fmt(ourPoll.perClientBytes / 1000)} KB`, pass: ourPoll.perClientBytes <= 20_000 } : null),
+    check(
+      'Long-polling p50 at 50 clients ≤ 2 × our WebSocket p50',
+      ws50 && poll50
+        ? {
+            measured: `${fmt(poll50.latency.p50)} vs ${fmt(ws50.latency.p50)} ms${ratio(poll50.latency.p50, ws50.latency.p50)}${stream50 ? `; streaming ${fmt(stream50.latency.p50)} ms` : ''}`,
+            pass: poll50.latency.p50 / ws50.latency.p50 <= 2,
+          }
+        : null,
+    ),
+    check(
+      'Cold load of the editing trace after a restart ≤ fastest peer from memory',
+      ourTrace?.afterRestartMs != null && peerTraces.length > 0
+        ? (() => {
+            const fastest = Math.min(...peerTraces.map((row) => row.fromMemoryMs))
+            return { measured: `${fmt(ourTrace.afterRestartMs)} vs ${fmt(fastest)} ms`, pass: ourTrace.afterRestartMs <= fastest }
+          })()
+        : null,
+    ),
+  ]
 }
 
 function table(header: string[], rows: string[][]): string {

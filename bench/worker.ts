@@ -25,7 +25,6 @@ let received = 0
 let messages = 0
 let window = { start: Infinity, end: -Infinity }
 let ticker: NodeJS.Timeout | null = null
-const perClient: number[] = []
 
 function reply(message: WorkerReply): void {
   process.send!(message)
@@ -37,14 +36,12 @@ async function open(command: Extract<WorkerCommand, { cmd: 'open' }>): Promise<n
   const connectOne = async (): Promise<void> => {
     while (next < command.clients.length) {
       const spec = command.clients[next++]!
-      const index = perClient.push(0) - 1
       const typist = spec.writer ? new Typist() : null
       const ownClientId = typist?.clientId ?? null
       const unsaved: Connected['unsaved'] = []
       const client = connectBenchClient(command.target, spec.doc, {
         onUpdate(update) {
           messages++
-          perClient[index]!++
           if (!spec.probe) return
           const arrived = now()
           for (const t of sendTimes(update, ownClientId)) {
@@ -102,7 +99,6 @@ function startTyping(command: Extract<WorkerCommand, { cmd: 'type' }>): void {
 }
 
 function report(): WorkerReport {
-  if (process.env.BENCH_DEBUG) process.stderr.write(`[worker] per client: ${perClient.join(' ')}\n`)
   return {
     latency: encodeHistogram(latency),
     saved: encodeHistogram(saved),

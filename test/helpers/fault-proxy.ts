@@ -8,6 +8,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { seededRandom } from './seeded-random'
 
 /** What the proxy does wrong; change it at any time. */
 export interface FaultOptions {
@@ -37,18 +38,6 @@ export interface FaultProxy {
   /** How many connections were cut at random so far. */
   readonly cuts: number
   close(): Promise<void>
-}
-
-/** A small seeded PRNG (mulberry32) so random cuts can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Start a proxy in front of `127.0.0.1:targetPort`. */

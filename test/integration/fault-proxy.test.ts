@@ -25,6 +25,7 @@ import {
 import { startFaultProxy, type FaultOptions, type FaultProxy } from '../helpers/fault-proxy'
 import { startServer, type TestServer } from '../helpers/start-server'
 import { waitFor } from '../helpers/wait-for'
+import { seededRandom } from '../helpers/seeded-random'
 
 /** A channel to `httpUrl` (a proxy) over `transports`, as the browser would open it, remembering nothing. */
 function channelTo(httpUrl: string, transports: ChannelTransportName[], connectTimeoutMs = 5_000): Channel {
@@ -37,18 +38,6 @@ function channelTo(httpUrl: string, transports: ChannelTransportName[], connectT
     backoff: { baseMs: 20, maxMs: 200 },
     connectTimeoutMs,
   })
-}
-
-/** The mulberry32 PRNG the fault proxy uses, for the typists' choices. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Everything a test started, stopped in `after` whatever happened. */

@@ -9,7 +9,7 @@
  * disconnected, the store holds their text, their presence is intact, and the
  * server let go of every hostile session and most of the memory.
  *
- * Seeded (mulberry32): the seed is printed; set FUZZ_SEED to replay a run.
+ * Seeded: the seed is printed; set FUZZ_SEED to replay a run.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -26,6 +26,7 @@ import { connectClient, type TestClient } from '../helpers/comet-client'
 import { startServer, type TestServer } from '../helpers/start-server'
 import { waitFor } from '../helpers/wait-for'
 import type { CometProvider } from '../../client/sync/provider'
+import { seededRandom } from '../helpers/seeded-random'
 
 const seed = Number(process.env.FUZZ_SEED ?? 0x5eed_c0de) >>> 0
 const hostileFrameTarget = Number(process.env.FUZZ_FRAMES ?? 10_000)
@@ -33,19 +34,7 @@ const hostileConnections = 30
 /** Kept small so frames "near the limit" stay cheap; the limit logic is the same at 16 MiB. */
 const maxFrameBytes = 256 * 1024
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function mulberry32(initial: number): () => number {
-  let state = initial >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const random = mulberry32(seed)
+const random = seededRandom(seed)
 const int = (n: number): number => Math.floor(random() * n)
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!
 function bytes(n: number): Uint8Array {

@@ -125,13 +125,6 @@ export class LongPollTransport extends ObservableV2<ServerTransportEvents> imple
     const queue = this.queue
     this.queue = []
     this.queuedBytes = 0
-    if (queue.length === 1) return queue[0]!
-    const body = new Uint8Array(queue.reduce((sum, batch) => sum + batch.length, 0))
-    let offset = 0
-    for (const batch of queue) {
-      body.set(batch, offset)
-      offset += batch.length
-    }
-    return body
+    return queue.length === 1 ? queue[0]! : Buffer.concat(queue)
   }
 }

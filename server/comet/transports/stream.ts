@@ -188,7 +188,7 @@ export class StreamTransport extends ObservableV2<ServerTransportEvents> impleme
     // the 'close' above follows.
     res.on('error', () => {})
     const queue = this.takeQueue()
-    this.write(stream, queue.length > 0 ? concat(queue) : null)
+    this.write(stream, joined(queue))
     if (this.isClosed) {
       this.endStream()
       return
@@ -218,7 +218,7 @@ export class StreamTransport extends ObservableV2<ServerTransportEvents> impleme
    */
   takeQueued(): Uint8Array | null {
     const queue = this.takeQueue()
-    return queue.length > 0 ? concat(queue) : null
+    return joined(queue)
   }
 
   /** An upstream batch from a POST body. */
@@ -286,13 +286,8 @@ export class StreamTransport extends ObservableV2<ServerTransportEvents> impleme
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!
-  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.length
-  }
-  return bytes
+/** The queued batches as one body, or null when none. */
+function joined(queue: Uint8Array[]): Uint8Array | null {
+  if (queue.length === 0) return null
+  return queue.length === 1 ? queue[0]! : Buffer.concat(queue)
 }

@@ -12,6 +12,7 @@ import type { DocId } from '../../../../common/ids'
 import { MemoryDocStore } from '../../../../server/storage/memory-doc-store'
 import type { Peer } from '../../../../server/rooms/peer'
 import { Room, type RoomLimits } from '../../../../server/rooms/room'
+export { seededRandom } from '../../../helpers/seeded-random'
 
 export const docId = 'GuardTestDocument00001' as DocId
 
@@ -119,14 +120,3 @@ export function awarenessMessage(entries: AwarenessEntry[]): Uint8Array {
   return encoding.toUint8Array(encoder)
 }
 
-/** A deterministic PRNG (mulberry32) for reproducible random inputs. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
