@@ -22,8 +22,9 @@ await Promise.all([
     logLevel: 'warning',
   }),
   build({
-    entryPoints: [path.join(root, 'server/main.ts')],
-    outfile: path.join(out, 'server/main.js'),
+    // The merge thread's module (server/storage/update-merger.ts) sits beside the server.
+    entryPoints: { main: path.join(root, 'server/main.ts'), 'merge-worker': path.join(root, 'server/storage/merge-worker.ts') },
+    outdir: path.join(out, 'server'),
     bundle: true,
     format: 'esm',
     platform: 'node',

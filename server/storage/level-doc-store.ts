@@ -19,9 +19,9 @@
  * document's `doc!` range, nor a document id inside `meta!`.
  */
 import { ClassicLevel } from 'classic-level'
-import * as Y from 'yjs'
 import type { DocId } from '../../common/ids'
 import type { DocStore, HealthReporting, StoreHealth } from './doc-store'
+import { ThreadUpdateMerger, type UpdateMerger } from './update-merger'
 
 /** The logging a store needs; a pino logger fits. */
 export interface StoreLogger {
@@ -40,16 +40,30 @@ export interface LevelDocStoreOptions {
   /** Where write failures and compaction errors are reported; silent if absent. */
   logger?: StoreLogger
   /**
-   * Compact a document once its log holds more than this many updates, so a
-   * load merges at most about this many.
+   * Compact a document once its log holds more than this many updates, and
+   * at least half as many bytes as its last compacted state, so a load
+   * merges a bounded log and compacting costs in proportion to what is
+   * appended.
    * @default 500
    */
   compactAfterUpdates?: number
+  /**
+   * Compact one document on its own at most this often, in ms: a document
+   * being typed into fast is re-encoded every few seconds, not every few
+   * hundred keystrokes (its log then holds what this many ms bring).
+   * @default 5000
+   */
+  minCompactionIntervalMs?: number
   /**
    * A database created on `dir` to use instead of creating one. Tests pass
    * one to make writes fail for real (by closing it under the store).
    */
   db?: LevelDocDb
+  /**
+   * What merges a document's updates for compactions and loads.
+   * @default a {@link ThreadUpdateMerger}, so merging never stalls the event loop
+   */
+  merger?: UpdateMerger
 }
 
 /** Counters of the store's writes, for tests and metrics. */
@@ -78,6 +92,12 @@ interface DocLog {
   waiting: Omit<PendingAppend, 'key'>[]
   /** Durable log entries (exact unless capped at compactAfterUpdates + 1 on init). */
   length: number
+  /** Bytes appended since the last compaction this process made (0 when none did). */
+  appendedBytes: number
+  /** The size of the last compacted state this process wrote (0 when none). */
+  compactedBytes: number
+  /** When the last compaction this process made of it ended (performance.now()), or -Infinity. */
+  compactedAt: number
 }
 
 const seqWidth = 16
@@ -135,7 +155,9 @@ export class LevelDocStore implements DocStore, HealthReporting {
       }
       throw new Error(`Could not open the document store in ${options.dir}: ${errorMessage(error)}`, { cause: error })
     }
-    return new LevelDocStore(db, options.logger, compactAfterUpdates)
+    const minCompactionIntervalMs = options.minCompactionIntervalMs ?? 5_000
+    if (!(minCompactionIntervalMs >= 0)) throw new RangeError(`minCompactionIntervalMs must be ≥ 0, got ${minCompactionIntervalMs}`)
+    return new LevelDocStore(db, options.logger, { compactAfterUpdates, minCompactionIntervalMs }, options.merger ?? new ThreadUpdateMerger())
   }
 
   private readonly logs = new Map<DocId, DocLog>()
@@ -148,13 +170,21 @@ export class LevelDocStore implements DocStore, HealthReporting {
   private readonly compactions = new Map<DocId, Promise<void>>()
   private lastError: string | null = null
   private closing: Promise<void> | null = null
+  /** Set once close() has nothing left to wait for and closes the database. */
+  private isClosed = false
   private readonly counters: LevelDocStoreStats = { batches: 0, appends: 0, compactions: 0 }
+  private readonly compactAfterUpdates: number
+  private readonly minCompactionIntervalMs: number
 
   private constructor(
     private readonly db: LevelDocDb,
     private readonly logger: StoreLogger | undefined,
-    private readonly compactAfterUpdates: number,
-  ) {}
+    { compactAfterUpdates, minCompactionIntervalMs }: { compactAfterUpdates: number; minCompactionIntervalMs: number },
+    private readonly merger: UpdateMerger,
+  ) {
+    this.compactAfterUpdates = compactAfterUpdates
+    this.minCompactionIntervalMs = minCompactionIntervalMs
+  }
 
   /** Loads the document as one merged update, or null if nothing is stored. */
   async load(docId: DocId): Promise<Uint8Array | null> {
@@ -164,7 +194,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     const [only] = updates
     // classic-level hands out Buffers; return a plain Uint8Array view like Y.mergeUpdates does.
     if (updates.length === 1 && only) return new Uint8Array(only.buffer, only.byteOffset, only.byteLength)
-    return Y.mergeUpdates(updates)
+    return this.merger.merge(updates)
   }
 
   /** Whether any update is stored for the document. */
@@ -243,7 +273,24 @@ export class LevelDocStore implements DocStore, HealthReporting {
     const running = this.compactions.get(docId)
     if (running) return running
     if (this.closing) return Promise.reject(new Error('LevelDocStore is closed; cannot compact'))
-    const compaction = this.doCompact(docId).finally(() => this.compactions.delete(docId))
+    return this.startCompaction(docId)
+  }
+
+  // Also used while closing: close() waits for every compaction, including
+  // one a finished compaction starts because appends made during it left
+  // the log too long again.
+  private startCompaction(docId: DocId): Promise<void> {
+    const compaction = this.doCompact(docId).then(
+      () => {
+        this.compactions.delete(docId)
+        this.maybeAutoCompact(docId)
+      },
+      (error: unknown) => {
+        // No retry here: a failing store would only fail again at once.
+        this.compactions.delete(docId)
+        throw error
+      },
+    )
     this.compactions.set(docId, compaction)
     return compaction
   }
@@ -278,13 +325,18 @@ export class LevelDocStore implements DocStore, HealthReporting {
       if (busy.length === 0) break
       await Promise.allSettled(busy)
     }
-    await this.db.close()
+    this.isClosed = true
+    try {
+      await this.db.close()
+    } finally {
+      await this.merger.close()
+    }
   }
 
   private logFor(docId: DocId): DocLog {
     let log = this.logs.get(docId)
     if (!log) {
-      log = { nextSeq: null, waiting: [], length: 0 }
+      log = { nextSeq: null, waiting: [], length: 0, appendedBytes: 0, compactedBytes: 0, compactedAt: -Infinity }
       this.logs.set(docId, log)
       this.readSeq(docId, log)
     }
@@ -362,7 +414,10 @@ export class LevelDocStore implements DocStore, HealthReporting {
     const touched = new Set<DocId>()
     for (const pending of batch) {
       const log = this.logs.get(pending.docId)
-      if (log) log.length++
+      if (log) {
+        log.length++
+        log.appendedBytes += pending.update.byteLength
+      }
       touched.add(pending.docId)
       pending.resolve()
     }
@@ -372,10 +427,16 @@ export class LevelDocStore implements DocStore, HealthReporting {
   private maybeAutoCompact(docId: DocId): void {
     const log = this.logs.get(docId)
     if (!log || log.length <= this.compactAfterUpdates) return
-    if (this.closing || this.compactions.has(docId)) return
+    // Compacting costs in proportion to the document's size: wait until the
+    // log holds at least half that much again, so a large document being
+    // typed into is not re-encoded every few hundred keystrokes (the cost
+    // per byte appended stays constant; a load merges at most that log).
+    if (log.appendedBytes * 2 < log.compactedBytes) return
+    if (performance.now() - log.compactedAt < this.minCompactionIntervalMs) return
+    if (this.compactions.has(docId) || this.isClosed) return
     // Not awaited by the append: the update is already durable, and a failed
     // compaction only leaves a longer log behind.
-    this.compact(docId).catch((error: unknown) => {
+    this.startCompaction(docId).catch((error: unknown) => {
       this.logger?.error({ err: error, docId }, 'automatic compaction failed')
     })
   }
@@ -385,8 +446,17 @@ export class LevelDocStore implements DocStore, HealthReporting {
     // appends land; those appends have higher seqs than anything read here.
     const entries = await this.db.iterator(docRange(docId)).all()
     const last = entries[entries.length - 1]
-    if (entries.length < 2 || last === undefined) return
-    const merged = Y.mergeUpdates(entries.map(([, update]) => update))
+    if (last === undefined) return
+    const log = this.logs.get(docId)
+    if (entries.length === 1) {
+      // Already one update: the measure of what later compactions cost.
+      if (log) {
+        log.compactedBytes = last[1].byteLength
+        log.appendedBytes = Math.max(0, log.appendedBytes - last[1].byteLength)
+      }
+      return
+    }
+    const merged = await this.merger.merge(entries.map(([, update]) => update))
     const [lastKey] = last
     try {
       await this.db.batch(
@@ -402,8 +472,14 @@ export class LevelDocStore implements DocStore, HealthReporting {
     }
     this.lastError = null
     this.counters.compactions++
-    const log = this.logs.get(docId)
-    if (log) log.length = Math.max(1, log.length - entries.length + 1)
+    if (log) {
+      log.length = Math.max(1, log.length - entries.length + 1)
+      const mergedBytes = entries.reduce((sum, [, update]) => sum + update.byteLength, 0)
+      // What stays counted is what was appended while this compaction ran (the old compacted state was among the merged entries).
+      log.appendedBytes = Math.max(0, log.appendedBytes - (mergedBytes - log.compactedBytes))
+      log.compactedBytes = merged.byteLength
+      log.compactedAt = performance.now()
+    }
   }
 }
 

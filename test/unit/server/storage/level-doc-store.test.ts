@@ -202,7 +202,7 @@ describe('LevelDocStore', () => {
     it('compacts on its own once a log passes compactAfterUpdates', async () => {
       const docId = newDocId()
       const { doc, updates } = editedDoc(12)
-      const store = await open({ compactAfterUpdates: 5 })
+      const store = await open({ compactAfterUpdates: 5, minCompactionIntervalMs: 0 })
       await appendAll(store, docId, updates)
       // close waits for the compaction the appends scheduled.
       await store.close()
@@ -229,6 +229,44 @@ describe('LevelDocStore', () => {
       const third = await open()
       assert.equal(await third.updateCount(docId), 1)
       assertLoadsAs(await third.load(docId), doc)
+    })
+
+    it('compacts a large document again only once its log holds half its size', async () => {
+      const docId = newDocId()
+      const doc = new Y.Doc()
+      doc.getText('body').insert(0, 'x'.repeat(20_000))
+      const store = await open({ compactAfterUpdates: 5, minCompactionIntervalMs: 0 })
+      await store.append(docId, Y.encodeStateAsUpdate(doc))
+      await store.compact(docId)
+      const compactions = store.stats().compactions
+      // ~50 bytes each: 5 of them are far from half of 20 KB.
+      const { updates: small } = editedDoc(40, doc)
+      await appendAll(store, docId, small)
+      assert.equal(store.stats().compactions, compactions, 'no compaction for a log much smaller than the document')
+      assert.equal(await store.updateCount(docId), 41)
+      // A log of half the document's size is worth compacting.
+      const big = new Y.Doc()
+      Y.applyUpdate(big, Y.encodeStateAsUpdate(doc))
+      const { updates: large } = editedDoc(1, big)
+      big.getText('body').insert(0, 'y'.repeat(10_000))
+      await appendAll(store, docId, [...large, Y.encodeStateAsUpdate(big, Y.encodeStateVector(doc))])
+      await store.close()
+      assert.equal(store.stats().compactions, compactions + 1)
+      const reopened = await open()
+      assert.equal(await reopened.updateCount(docId), 1)
+      assertLoadsAs(await reopened.load(docId), big)
+    })
+
+    it('compacts one document on its own at most every minCompactionIntervalMs', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(30)
+      const store = await open({ compactAfterUpdates: 5, minCompactionIntervalMs: 60_000 })
+      await appendAll(store, docId, updates)
+      await store.close()
+      assert.equal(store.stats().compactions, 1, 'one compaction, then none for a minute')
+      const reopened = await open()
+      assert.ok((await reopened.updateCount(docId)) > 6)
+      assertLoadsAs(await reopened.load(docId), doc)
     })
   })
 })
