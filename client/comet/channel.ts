@@ -9,7 +9,7 @@
  * restarted), the channel starts a new one and says so with
  * `open { resumed: false }`, so the layer above can resynchronise.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../common/observable'
 import { CloseCode, isRetryable } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../common/comet/frame'
 import { parseAdvice, parseHandshake, type Advice, type Handshake, type TransportName } from '../../common/comet/handshake'
@@ -98,10 +98,8 @@ export interface ChannelOptions {
   offlineAfterAttempts?: number
 }
 
-interface OutboxEntry {
-  seq: number
-  payload: Uint8Array
-}
+/** A Data frame kept until acknowledged; the same object is queued for sending. */
+type OutboxEntry = Extract<Frame, { kind: typeof FrameKind.Data }>
 
 /** Key under which a channel remembers the transport that works with `host`. */
 export function transportMemoryKey(host: string): string {
@@ -109,7 +107,7 @@ export function transportMemoryKey(host: string): string {
 }
 
 /** See the module comment. */
-export class Channel extends ObservableV2<ChannelEvents> {
+export class Channel extends Observable<ChannelEvents> {
   /** The `transport` option: the only transport, no fallback. */
   private readonly fixedTransport: TransportFactory | null
   private readonly factories: Record<ChannelTransportName, TransportFactory>
@@ -242,9 +240,9 @@ export class Channel extends ObservableV2<ChannelEvents> {
    */
   send(payload: Uint8Array): void {
     if (this.statusValue.state === 'closed') return
-    const seq = this.nextSeq++
-    this.outbox.push({ seq, payload })
-    if (this.statusValue.state === 'open') this.queue({ kind: FrameKind.Data, seq, payload })
+    const frame: OutboxEntry = { kind: FrameKind.Data, seq: this.nextSeq++, payload }
+    this.outbox.push(frame)
+    if (this.statusValue.state === 'open') this.queue(frame)
   }
 
   /** Close for good: say goodbye to the server and stop reconnecting. */
@@ -457,7 +455,7 @@ export class Channel extends ObservableV2<ChannelEvents> {
     this.sid = handshake.sid
     this.hasHadSession = true
     this.pending = []
-    for (const { seq, payload } of this.outbox) this.pending.push({ kind: FrameKind.Data, seq, payload })
+    for (const frame of this.outbox) this.pending.push(frame)
     this.startWatchdog(handshake)
     this.setStatus({ state: 'open', transport: this.transport?.name ?? null })
     this.emit('open', [{ resumed, sid: handshake.sid }])

@@ -31,7 +31,8 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { ObservableV2 } from 'lib0/observable'
+import type { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../common/observable'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeSavedMessage, encodeUpdateMessage, splitDocMessage } from '../../common/messages'
 import type { Channel, ChannelEvents, ChannelStatus } from './channel'
 
@@ -80,7 +81,7 @@ const syncStep2 = 1
 const syncUpdate = 2
 
 /** See the module comment. */
-export class SharedChannel extends ObservableV2<ChannelEvents> implements ChannelPort {
+export class SharedChannel extends Observable<ChannelEvents> implements ChannelPort {
   readonly tabId = Math.random().toString(36).slice(2) + Date.now().toString(36)
   private readonly name: string
   private readonly bus: BroadcastChannel

@@ -11,7 +11,7 @@
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../common/observable'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
@@ -79,7 +79,7 @@ export interface ProviderOptions {
 }
 
 /** See the module comment. */
-export class CometProvider extends ObservableV2<ProviderEvents> {
+export class CometProvider extends Observable<ProviderEvents> {
   readonly doc: Y.Doc
   readonly awareness: awarenessProtocol.Awareness
   readonly docId: string

@@ -1,7 +1,7 @@
 /**
  * Every live Comet session, and the one timer that keeps them honest.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../common/observable'
 import type { Logger } from 'pino'
 import { closeCodeName } from '../../common/close-codes'
 import { randomId, type SessionId } from '../../common/ids'
@@ -16,7 +16,7 @@ export type SessionRegistryEvents = {
 }
 
 /** Creates, finds and sweeps sessions. */
-export class SessionRegistry extends ObservableV2<SessionRegistryEvents> {
+export class SessionRegistry extends Observable<SessionRegistryEvents> {
   private readonly sessions = new Map<SessionId, Session>()
   /**
    * Why recently ended sessions ended, kept for `sessionGraceMs`: an HTTP

@@ -10,7 +10,7 @@
  * in order; a repeated seq (a retried send) is dropped.
  */
 import { atTurnEnd } from '../util/turn-end'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../common/observable'
 import { CloseCode, closeCodeName } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../../common/comet/frame'
 import type { Advice, Handshake, TransportName } from '../../common/comet/handshake'
@@ -87,13 +87,11 @@ export type SessionEvents = {
   attach: (transport: ServerTransport) => void
 }
 
-interface OutboxEntry {
-  seq: number
-  payload: Uint8Array
-}
+/** A Data frame kept until acknowledged; the same object is queued for sending. */
+type OutboxEntry = Extract<Frame, { kind: typeof FrameKind.Data }>
 
 /** See the module comment. */
-export class Session extends ObservableV2<SessionEvents> {
+export class Session extends Observable<SessionEvents> {
   private transport: ServerTransport | null = null
   private detachTransport: (() => void) | null = null
   private stateValue: SessionState = 'detached'
@@ -192,7 +190,7 @@ export class Session extends ObservableV2<SessionEvents> {
       advice: this.advice,
     }
     const frames: Frame[] = [{ kind: FrameKind.Hello, json: JSON.stringify(handshake) }]
-    for (const { seq, payload } of this.outbox) frames.push({ kind: FrameKind.Data, seq, payload })
+    for (const frame of this.outbox) frames.push(frame)
     // Data frames already in `pending` are in the outbox and were just queued above.
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
     transport.send(encodeBatch(frames))
@@ -223,7 +221,7 @@ export class Session extends ObservableV2<SessionEvents> {
     // Whatever the transport still holds unsent is about to be sent again.
     this.transport.clearQueued?.()
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
-    for (const { seq, payload } of this.outbox) this.pending.push({ kind: FrameKind.Data, seq, payload })
+    for (const frame of this.outbox) this.pending.push(frame)
     if (this.lastInSeq > 0) this.isAckDue = true
     this.scheduleFlush()
   }
@@ -259,10 +257,10 @@ export class Session extends ObservableV2<SessionEvents> {
       this.close(CloseCode.ResendWindowExceeded, `more than ${this.options.maxUnackedFrames} frames unacknowledged`)
       return
     }
-    const seq = this.nextSeq++
+    const frame: OutboxEntry = { kind: FrameKind.Data, seq: this.nextSeq++, payload }
     this.frameCounts.out++
-    this.outbox.push({ seq, payload })
-    if (this.transport) this.queue({ kind: FrameKind.Data, seq, payload })
+    this.outbox.push(frame)
+    if (this.transport) this.queue(frame)
   }
 
   /** Tell the client how to reconnect from now on (e.g. before a shutdown). */

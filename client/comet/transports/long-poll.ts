@@ -16,7 +16,7 @@
  * ordering, acknowledgement and resending, so a POST that keeps failing
  * just closes the transport and the channel resumes the session.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
 import { FrameKind } from '../../../common/comet/frame'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
@@ -57,7 +57,7 @@ export const helloParam = 'hello'
 // Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
 
 /** A {@link ClientTransport} over HTTP long-polling. */
-export class LongPollTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
+export class LongPollTransport extends Observable<ClientTransportEvents> implements ClientTransport {
   readonly name = 'long-poll' as const
   readonly acksEveryRequest = true
   private readonly baseUrl: string

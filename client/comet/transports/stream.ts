@@ -28,7 +28,7 @@
  * Like the other transports this one only moves bytes: the channel owns
  * ordering, acknowledgement and resending.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
 import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, isBatchResponse } from './uploader'
@@ -146,7 +146,7 @@ export interface StreamTransportOptions {
 // Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
 
 /** A {@link ClientTransport} over HTTP streaming; see the module comment. */
-export class StreamTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
+export class StreamTransport extends Observable<ClientTransportEvents> implements ClientTransport {
   readonly name = 'stream' as const
   private readonly baseUrl: string
   private readonly context: TransportContext

@@ -1,7 +1,7 @@
 /**
  * The WebSocket transport: one binary message per batch.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import type { ClientTransport, ClientTransportEvents } from '../transport'
 
 /** The parts of the WebSocket API this transport uses (the browser's, or `ws` in Node). */
@@ -22,7 +22,7 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike
 const OPEN = 1
 
 /** A {@link ClientTransport} over a WebSocket. */
-export class WebSocketTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
+export class WebSocketTransport extends Observable<ClientTransportEvents> implements ClientTransport {
   readonly name = 'websocket' as const
   private readonly socket: WebSocketLike
   private isOpen = false

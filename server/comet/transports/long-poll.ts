@@ -4,7 +4,7 @@
  * arrive in POST bodies. One object per session for as long as the client
  * keeps polling; the HTTP endpoint hands it requests.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
 import type { ServerTransport, ServerTransportEvents } from '../transport'
 
@@ -14,7 +14,7 @@ interface HeldPoll {
 }
 
 /** A {@link ServerTransport} over HTTP long-polling. */
-export class LongPollTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport {
+export class LongPollTransport extends Observable<ServerTransportEvents> implements ServerTransport {
   readonly name = 'long-poll' as const
   private queue: Uint8Array[] = []
   private queuedBytes = 0

@@ -18,7 +18,7 @@
  * {@link StreamTicker}, not by a timer per stream.
  */
 import type { ServerResponse } from 'node:http'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
 import type { ServerTransport, ServerTransportEvents } from '../transport'
 
@@ -134,7 +134,7 @@ interface OpenStream {
 }
 
 /** A {@link ServerTransport} over HTTP streaming; see the module comment. */
-export class StreamTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport, Tickable {
+export class StreamTransport extends Observable<ServerTransportEvents> implements ServerTransport, Tickable {
   readonly name = 'stream' as const
   private readonly ticker: StreamTicker
   private readonly heartbeatMs: number

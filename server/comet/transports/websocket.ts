@@ -1,7 +1,7 @@
 /**
  * The WebSocket transport: one binary WebSocket message per batch.
  */
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../common/observable'
 import type { WebSocket } from 'ws'
 import { CloseCode } from '../../../common/close-codes'
 import type { ServerTransport, ServerTransportEvents } from '../transport'
@@ -9,7 +9,7 @@ import { wsBytes } from '../../util/ws-bytes'
 
 
 /** A {@link ServerTransport} over a `ws` WebSocket. */
-export class WebSocketTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport {
+export class WebSocketTransport extends Observable<ServerTransportEvents> implements ServerTransport {
   readonly name = 'websocket' as const
   private isClosed = false
 

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../../../../common/comet/frame'
+import * as encoding from 'lib0/encoding'
+import { decodeBatch, encodeBatch, FrameError, FrameKind, writeFrame, type Frame } from '../../../../common/comet/frame'
 
 const limit = 1024
 
@@ -13,6 +14,39 @@ function decodeError(bytes: number[] | Uint8Array, maxPayloadBytes = limit): Fra
   }
   assert.fail('decodeBatch did not throw')
 }
+
+describe('encodeBatch of numeric frames (its exact-size fast path)', () => {
+  /** The same batch written frame by frame through lib0's encoder. */
+  function viaLib0(frames: Frame[]): Uint8Array {
+    const encoder = encoding.createEncoder()
+    for (const frame of frames) writeFrame(encoder, frame)
+    return encoding.toUint8Array(encoder)
+  }
+
+  it('writes the same bytes as lib0 for every varint width and payload size', () => {
+    const numbers = [0, 1, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 40, Number.MAX_SAFE_INTEGER]
+    const sizes = [0, 1, 127, 128, 300, 70_000]
+    const frames: Frame[] = [
+      ...numbers.map((seq): Frame => ({ kind: FrameKind.Ack, seq })),
+      ...numbers.map((nonce): Frame => ({ kind: FrameKind.Ping, nonce })),
+      ...numbers.map((nonce): Frame => ({ kind: FrameKind.Pong, nonce })),
+      ...numbers.map((ack): Frame => ({ kind: FrameKind.Upgrade, ack })),
+      ...sizes.flatMap((size, i) => numbers.map((seq): Frame => ({ kind: FrameKind.Data, seq, payload: new Uint8Array(size).fill(i + 1) }))),
+    ]
+    for (const frame of frames) assert.deepEqual(encodeBatch([frame]), viaLib0([frame]), JSON.stringify({ ...frame, payload: undefined }))
+    assert.deepEqual(encodeBatch(frames), viaLib0(frames))
+    assert.deepEqual(decodeBatch(encodeBatch(frames), 100_000), frames)
+  })
+
+  it('encodes a mixed batch (a string frame among numeric ones) the same way', () => {
+    const frames: Frame[] = [
+      { kind: FrameKind.Ack, seq: 5 },
+      { kind: FrameKind.Advice, json: '{"reconnect":"retry","retryAfterMs":10}' },
+      { kind: FrameKind.Data, seq: 6, payload: new Uint8Array([1, 2]) },
+    ]
+    assert.deepEqual(encodeBatch(frames), viaLib0(frames))
+  })
+})
 
 describe('encodeBatch/decodeBatch round trip', () => {
   const everyKind: Frame[] = [
