@@ -165,6 +165,21 @@ function connectHocuspocus(target: Target, doc: string, handlers: ClientHandlers
 }
 
 /**
+ * The Channel's WebSocket transport asks for `binaryType = 'arraybuffer'`,
+ * the browser API, where the browser hands over each message's bytes
+ * natively. With ws that setting makes a copy of every message into a new
+ * ArrayBuffer, a cost no browser pays and the peers' clients here do not
+ * pay either (they take ws's Buffers); so this WebSocket keeps Buffers, which
+ * the transport accepts as byte views.
+ */
+const BufferWebSocket = function (url: string): WebSocket {
+  const socket = new WebSocket(url)
+  // ws keeps its setting in a private field that stays at 'nodebuffer'.
+  Object.defineProperty(socket, 'binaryType', { get: () => 'nodebuffer', set: () => {} })
+  return socket
+} as unknown as WebSocketConstructor
+
+/**
  * A Cometpad client: the browser's Channel (seq/ack, pings, resume) on one
  * forced transport, joined to one document. Writers send tracked Updates,
  * so the server answers each with Saved once it is on disk.
@@ -174,7 +189,7 @@ function connectCometpad(target: Target, doc: string, handlers: ClientHandlers):
     url: `${wsUrl(target.url)}/comet/ws`,
     baseUrl: target.url,
     transports: [target.transport],
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket: BufferWebSocket,
     fetch: httpFetch,
     memory: null,
     connectTimeoutMs: 30_000,

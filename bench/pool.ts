@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readCpuMs } from './servers'
 import type { WorkerCommand, WorkerReply } from './worker-protocol'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -31,6 +32,10 @@ class Worker {
     return reply as Reply<C>
   }
 
+  get pid(): number {
+    return this.child.pid ?? 0
+  }
+
   /** Let the worker exit on its own (closing IPC), so profiles and buffers are flushed. */
   end(): void {
     if (this.child.connected) this.child.disconnect()
@@ -53,6 +58,11 @@ export class WorkerPool {
         return one ? worker.call(one) : Promise.resolve(null)
       }),
     )
+  }
+
+  /** CPU time the workers have used so far, in ms (all clients together). */
+  cpuMs(): number {
+    return this.workers.reduce((sum, worker) => sum + readCpuMs(worker.pid), 0)
   }
 
   close(): void {

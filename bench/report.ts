@@ -118,7 +118,7 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
     parts.push(
       '## Typing (each writer 10 keystrokes/s; keystroke → arrival at every other client, ms)',
       table(
-        ['Scenario', 'Server', 'p50', 'p95', 'p99', 'max', 'Delivered', 'Msgs/s', 'Server CPU', 'Saved p50 / p99'],
+        ['Scenario', 'Server', 'p50', 'p95', 'p99', 'max', 'Delivered', 'Msgs/s', 'Server CPU', 'Client CPU', 'Saved p50 / p99'],
         results.typing.map((row) => [
           row.scenario,
           row.target,
@@ -129,6 +129,7 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
           `${fmt(row.result.deliveredFraction * 100)} %`,
           fmt(row.result.deliveredPerSecond, 0),
           `${fmt(row.result.serverCpu * 100, 0)} %`,
+          `${fmt(row.result.clientCpu * 100, 0)} %`,
           row.result.saved ? `${fmt(row.result.saved.p50)} / ${fmt(row.result.saved.p99)}` : '—',
         ]),
       ),
@@ -139,11 +140,11 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
       '## Throughput vs latency (one document, 50 clients, 10 % writers)',
       `![throughput vs latency](${chartFile})`,
       table(
-        ['Server', 'Capacity (msg/s at p99 = 100 ms)', 'Points (msg/s: p50 / p99 ms)'],
+        ['Server', 'Capacity (msg/s at p99 = 100 ms)', 'Points (msg/s: p50 / p99 ms, server + client CPU)'],
         results.throughput.map((row) => [
           row.target,
           `${fmt(row.capacity, 0)}${row.capacityReached ? '' : ' (not reached)'}`,
-          row.points.map((point) => `${fmt(point.deliveredPerSecond, 0)}: ${fmt(point.latency.p50)} / ${fmt(point.latency.p99)}`).join('; '),
+          row.points.map((point) => `${fmt(point.deliveredPerSecond, 0)}: ${fmt(point.latency.p50)} / ${fmt(point.latency.p99)} (${fmt(point.serverCpu * 100, 0)} + ${fmt(point.clientCpu * 100, 0)} %)`).join('; '),
         ]),
       ),
     )

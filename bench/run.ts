@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --smoke] [--only=typing,throughput,memory,cold-load] [--out=dir] [--workers=n]`
+ * `npm run bench [-- --quick | --smoke] [--only=typing,throughput,memory,cold-load] [--targets=cometpad/websocket,hocuspocus,…] [--scenarios=2,50,200,1000,100x10] [--out=dir] [--workers=n]`
  *
  * Runs Cometpad (on each of its transports) and the peers — the y-websocket
  * reference server and Hocuspocus — on the same workloads in one run, each
@@ -31,7 +31,8 @@ const allRows: Row[] = [
   { server: 'y-websocket', transport: 'websocket' },
   { server: 'hocuspocus', transport: 'websocket' },
 ]
-const webSocketRows = allRows.filter((row) => row.transport === 'websocket')
+/** The rows this run measures: all of them unless `--targets` picks some. */
+let rows = allRows
 
 type Workload = 'typing' | 'throughput' | 'memory' | 'cold-load'
 
@@ -109,7 +110,7 @@ function log(message: string): void {
 
 async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
   for (const { layout, allTransports } of plan.typing) {
-    for (const row of allTransports ? allRows : webSocketRows) {
+    for (const row of allTransports ? rows : rows.filter((one) => one.transport === 'websocket')) {
       const server = await startServer(row.server)
       try {
         const target = { ...row, url: server.url }
@@ -118,12 +119,17 @@ async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): P
         await session.close()
         const clients = layout.docs * layout.clientsPerDoc
         results.typing.push({ target: targetName(row), scenario: layoutName(layout), clients, connectMs: session.connectMs, result })
-        log(`typing ${layoutName(layout)} ${targetName(row)}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, delivered ${(result.deliveredFraction * 100).toFixed(1)} %`)
+        log(`typing ${layoutName(layout)} ${targetName(row)}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, delivered ${(result.deliveredFraction * 100).toFixed(1)} %, CPU server ${Math.round(result.serverCpu * 100)} % clients ${Math.round(result.clientCpu * 100)} %${result.serverLoopLagMs === null ? '' : `, server loop lag p99 ${result.serverLoopLagMs.toFixed(1)} ms`}`)
       } finally {
         await server.stop()
       }
     }
   }
+}
+
+/** A typing scenario as `--scenarios` names it: `200` (clients on one document) or `100x10` (documents × clients). */
+function scenarioKey(layout: Layout): string {
+  return layout.docs === 1 ? String(layout.clientsPerDoc) : `${layout.docs}x${layout.clientsPerDoc}`
 }
 
 /** Where p99 crosses `thresholdMs`, interpolated between the two points around it. */
@@ -142,7 +148,7 @@ export function capacityAt(points: TypingResult[], thresholdMs: number): { capac
 
 async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
   const { layout, ratesPerWriter, timing } = plan.throughput
-  for (const row of allRows) {
+  for (const row of rows) {
     const server = await startServer(row.server)
     const points: TypingResult[] = []
     try {
@@ -150,7 +156,7 @@ async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults
       for (const rate of ratesPerWriter) {
         const point = await typeAndMeasure(pool, server, session, rate, timing)
         points.push(point)
-        log(`throughput ${targetName(row)} ${Math.round(point.deliveredPerSecond)} msg/s: p50 ${point.latency.p50} ms, p99 ${point.latency.p99} ms`)
+        log(`throughput ${targetName(row)} ${Math.round(point.deliveredPerSecond)} msg/s: p50 ${point.latency.p50} ms, p99 ${point.latency.p99} ms, CPU server ${Math.round(point.serverCpu * 100)} % clients ${Math.round(point.clientCpu * 100)} %${point.serverLoopLagMs === null ? '' : `, server loop lag p99 ${point.serverLoopLagMs.toFixed(1)} ms`}`)
         // Past 250 ms (or losing arrivals) the server is saturated; more only takes longer.
         if (!(point.latency.p99 <= 250) || point.deliveredFraction < 0.9) break
       }
@@ -164,7 +170,7 @@ async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults
 }
 
 async function runMemory(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
-  for (const row of allRows) {
+  for (const row of rows) {
     const result = await measureMemory(pool, row, plan.memory.clients, plan.memory.documents, plan.memory.settleMs)
     results.memory.push({ target: targetName(row), ...result })
     log(`memory ${targetName(row)}: ${(result.perClientBytes / 1024).toFixed(1)} KiB per idle client, ${(result.perDocumentBytes / 1024).toFixed(1)} KiB per document`)
@@ -174,7 +180,7 @@ async function runMemory(pool: WorkerPool, plan: Plan, results: BenchResults): P
 async function runColdLoad(plan: Plan, results: BenchResults): Promise<void> {
   for (const build of plan.coldLoad.documents) {
     const document = build()
-    for (const row of [allRows[0]!, ...allRows.filter((one) => one.server !== 'cometpad')]) {
+    for (const row of rows.filter((one) => one.server !== 'cometpad' || one.transport === 'websocket')) {
       const result = await measureColdLoad(row, document, plan.coldLoad.repeats)
       results.coldLoad.push({ target: targetName(row), ...result })
       const fromStore = result.fromStoreMs === null ? '' : `, ${result.fromStoreMs.toFixed(1)} ms from LevelDB`
@@ -192,10 +198,23 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       out: { type: 'string' },
       workers: { type: 'string' },
+      targets: { type: 'string' },
+      scenarios: { type: 'string' },
     },
   })
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
-  const plan = plans[mode]
+  const plan = { ...plans[mode] }
+  if (values.scenarios) {
+    const wanted = new Set(values.scenarios.split(','))
+    plan.typing = plan.typing.filter(({ layout }) => wanted.has(scenarioKey(layout)))
+    if (plan.typing.length === 0) throw new Error(`--scenarios matched none of ${plans[mode].typing.map(({ layout }) => scenarioKey(layout)).join(', ')}`)
+  }
+  if (values.targets) {
+    const wanted = new Set(values.targets.split(','))
+    const unknown = [...wanted].filter((name) => !allRows.some((row) => targetName(row) === name))
+    if (unknown.length > 0) throw new Error(`unknown --targets ${unknown.join(', ')}; known: ${allRows.map(targetName).join(', ')}`)
+    rows = allRows.filter((row) => wanted.has(targetName(row)))
+  }
   const only = new Set((values.only ?? 'typing,throughput,memory,cold-load').split(',') as Workload[])
   const outDir = values.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results')
   const started = Date.now()

@@ -27,6 +27,11 @@ export interface RunningServer {
   rss(): number
   /** CPU time used so far (user + system), in ms. */
   cpuMs(): number
+  /**
+   * Cometpad: the server's event-loop delay p99 since the previous call, in
+   * ms (its /metrics gauge, sampled every 10 ms); null for the peers.
+   */
+  loopLagMs(): Promise<number | null>
   /** Create a document and return its name (Cometpad needs one created; the peers take any name). */
   createDoc(): Promise<string>
   /** Cometpad: its data folder. */
@@ -65,7 +70,7 @@ export function readRss(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') * 1024
 }
 
-function readCpuMs(pid: number): number {
+export function readCpuMs(pid: number): number {
   // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -121,11 +126,19 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 let docCounter = 0
 
-/** `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run there (open it in Chrome DevTools or speedscope). */
+/**
+ * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run
+ * there (open it in Chrome DevTools or speedscope); `BENCH_HEAP_SIGNAL=1`
+ * lets SIGUSR2 write a heap snapshot; `BENCH_TRACE_GC=1` logs every garbage
+ * collection (with `BENCH_SERVER_LOG=1` to see it).
+ */
 function profileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF
-  const heap = process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...heap] : heap
+  return [
+    ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+    ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []),
+  ]
 }
 
 /** Options for starting Cometpad. */
@@ -161,6 +174,12 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
     pid,
     rss: () => readRss(pid),
     cpuMs: () => readCpuMs(pid),
+    async loopLagMs() {
+      if (kind !== 'cometpad') return null
+      const response = await fetch(`${url}/metrics`)
+      const match = /^cometpad_event_loop_lag_seconds (\S+)$/m.exec(await response.text())
+      return match ? Number(match[1]) * 1000 : null
+    },
     async createDoc() {
       if (kind !== 'cometpad') return `bench-${process.pid}-${++docCounter}`
       const response = await fetch(`${url}/api/docs`, { method: 'POST' })

@@ -71,6 +71,10 @@ export interface TypingResult {
   deliveredFraction: number
   /** Server CPU used during the run, as a share of one core. */
   serverCpu: number
+  /** CPU used by all the clients (the worker processes) during the run, as a share of one core. */
+  clientCpu: number
+  /** Cometpad: the server's event-loop delay p99 during the run, in ms (null for the peers). */
+  serverLoopLagMs: number | null
   /** Server resident memory at the end of the run, in bytes. */
   serverRss: number
 }
@@ -85,10 +89,14 @@ export async function typeAndMeasure(pool: WorkerPool, server: RunningServer, se
   const windowStart = startAt + timing.warmupMs
   const windowEnd = windowStart + timing.durationMs
   const cpuBefore = server.cpuMs()
+  const clientCpuBefore = pool.cpuMs()
+  await server.loopLagMs()
   const cpuStarted = now()
   await pool.each(() => ({ cmd: 'type', ratePerWriter, startAt, windowStart, windowEnd }))
   await sleep(windowEnd - now() + 300)
   const cpuAfter = server.cpuMs()
+  const clientCpuAfter = pool.cpuMs()
+  const serverLoopLagMs = await server.loopLagMs()
   const cpuEnded = now()
 
   // Drain: wait for the stragglers until every arrival is in or they stop coming.
@@ -119,6 +127,8 @@ export async function typeAndMeasure(pool: WorkerPool, server: RunningServer, se
     deliveredPerSecond: delivered / seconds,
     deliveredFraction: expected === 0 ? 1 : received / expected,
     serverCpu: (cpuAfter - cpuBefore) / (cpuEnded - cpuStarted),
+    clientCpu: (clientCpuAfter - clientCpuBefore) / (cpuEnded - cpuStarted),
+    serverLoopLagMs,
     serverRss: server.rss(),
   }
 }
