@@ -55,6 +55,20 @@ export async function loadOnce(target: Target, name: string, document: BenchDocu
   }
 }
 
+/**
+ * Apply `document` a few times in this process, the one that measures every
+ * server's loads: until V8 has optimised Yjs's decoding, the client's share
+ * of a load varies by a factor of three from one load to the next (25 to
+ * 90 ms for the editing trace), whichever server sent the bytes.
+ */
+export function warmUpClient(document: BenchDocument, times = 5): void {
+  for (let i = 0; i < times; i++) {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, document.update)
+    doc.destroy()
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]!

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { targetName, type Target } from './clients'
 import { throughputLatencyChart } from './chart'
-import { measureColdLoad, type ColdLoadResult } from './cold-load'
+import { measureColdLoad, warmUpClient, type ColdLoadResult } from './cold-load'
 import { syntheticDocument, traceDocument, type BenchDocument } from './documents'
 import { measureMemory, type MemoryResult } from './memory'
 import { WorkerPool } from './pool'
@@ -180,6 +180,7 @@ async function runMemory(pool: WorkerPool, plan: Plan, results: BenchResults): P
 async function runColdLoad(plan: Plan, results: BenchResults): Promise<void> {
   for (const build of plan.coldLoad.documents) {
     const document = build()
+    warmUpClient(document)
     for (const row of rows.filter((one) => one.server !== 'cometpad' || one.transport === 'websocket')) {
       const result = await measureColdLoad(row, document, plan.coldLoad.repeats)
       results.coldLoad.push({ target: targetName(row), ...result })

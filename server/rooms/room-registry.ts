@@ -134,8 +134,15 @@ export class RoomRegistry {
   }
 
   private async load(docId: DocId): Promise<Room> {
-    const initialState = await this.options.store.load(docId)
-    return new Room({ docId, store: this.options.store, logger: this.options.logger, initialState, maxDocBytes: this.options.maxDocBytes ?? 0 })
+    const stored = await this.options.store.loadState(docId)
+    return new Room({
+      docId,
+      store: this.options.store,
+      logger: this.options.logger,
+      initialState: stored?.update ?? null,
+      initialStateVector: stored?.stateVector ?? null,
+      maxDocBytes: this.options.maxDocBytes ?? 0,
+    })
   }
 
   private unload(docId: DocId, room: Room): Promise<void> {

@@ -35,6 +35,8 @@ export interface RoomOptions {
   logger: Logger
   /** The stored state to start from, or null for an empty document. */
   initialState: Uint8Array | null
+  /** The state vector of `initialState` when the store knew it; computed on first need otherwise. */
+  initialStateVector?: Uint8Array | null
   /** First and longest delay between retries of a failed write, in ms. @default 500, 30000 */
   retryBaseMs?: number
   retryMaxMs?: number
@@ -102,6 +104,7 @@ export class Room implements AwarenessRoomView {
     this.estimatedBytes = options.initialState?.length ?? 0
     this.ydoc = new Y.Doc({ gc: true })
     this.unapplied = options.initialState && options.initialState.length > 0 ? options.initialState : null
+    if (this.unapplied) this.unappliedStateVector = options.initialStateVector ?? null
     this.awareness = new awarenessProtocol.Awareness(this.ydoc)
     // The server is not a user: it has no presence of its own.
     this.awareness.setLocalState(null)

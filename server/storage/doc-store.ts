@@ -8,6 +8,12 @@ import type { DocId } from '../../common/ids'
 export interface DocStore {
   /** The document as one merged Yjs update, or null if it was never stored. */
   load(docId: DocId): Promise<Uint8Array | null>
+  /**
+   * The document as {@link load} gives it, with its state vector when the
+   * store knows it without parsing the update (LevelDB keeps the state
+   * vector of each compacted state): what a room needs to open a document.
+   */
+  loadState(docId: DocId): Promise<StoredState | null>
   /** Whether anything was ever stored for `docId`. */
   has(docId: DocId): Promise<boolean>
   /**
@@ -31,6 +37,13 @@ export interface DocStore {
   compact(docId: DocId): Promise<void>
   /** Finish pending writes and release the store. */
   close(): Promise<void>
+}
+
+/** A stored document: one merged update, and its state vector when known. */
+export interface StoredState {
+  update: Uint8Array
+  /** `Y.encodeStateVectorFromUpdate(update)`, or null when the store would have to parse the update for it. */
+  stateVector: Uint8Array | null
 }
 
 /** What `/healthz` reports for a store. */

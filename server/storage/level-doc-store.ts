@@ -12,6 +12,9 @@
  *
  *     doc!<docId>!u!<seq as 16 lowercase hex digits>  →  Yjs update
  *
+ *     doc!<docId>!v                                    →  varUint(seq) • state vector of the
+ *                                                         compacted update stored at that seq
+ *
  *     meta!<key>                                       →  utf8 string (putMeta/getMeta)
  *
  * The sequence number is fixed-width so that key order is numeric order.
@@ -20,7 +23,9 @@
  */
 import { ClassicLevel } from 'classic-level'
 import type { DocId } from '../../common/ids'
-import type { DocStore, HealthReporting, StoreHealth } from './doc-store'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import type { DocStore, HealthReporting, StoreHealth, StoredState } from './doc-store'
 import { ThreadUpdateMerger, type UpdateMerger } from './update-merger'
 
 /** The logging a store needs; a pino logger fits. */
@@ -112,6 +117,18 @@ function docRange(docId: DocId): { gte: string; lt: string } {
   return { gte: prefix, lt: `${prefix}~` }
 }
 
+/** Where the state vector of the document's compacted update is kept (outside its update range). */
+function stateVectorKey(docId: DocId): string {
+  return `doc!${docId}!v`
+}
+
+function encodeStateVectorRecord(seq: number, stateVector: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, seq)
+  encoding.writeUint8Array(encoder, stateVector)
+  return encoding.toUint8Array(encoder)
+}
+
 function updateKey(docId: DocId, seq: number): string {
   return keyPrefix(docId) + seq.toString(16).padStart(seqWidth, '0')
 }
@@ -194,7 +211,27 @@ export class LevelDocStore implements DocStore, HealthReporting {
     const [only] = updates
     // classic-level hands out Buffers; return a plain Uint8Array view like Y.mergeUpdates does.
     if (updates.length === 1 && only) return new Uint8Array(only.buffer, only.byteOffset, only.byteLength)
-    return this.merger.merge(updates)
+    return (await this.merger.merge(updates)).update
+  }
+
+  /**
+   * The document with its state vector: read from beside the update when
+   * the log is one compacted update (so opening a large document needs no
+   * pass over it), else computed by the merge.
+   */
+  async loadState(docId: DocId): Promise<StoredState | null> {
+    checkDocId(docId)
+    const [entries, record] = await Promise.all([this.db.iterator(docRange(docId)).all(), this.db.get(stateVectorKey(docId))])
+    const [first] = entries
+    if (first === undefined) return null
+    if (entries.length > 1) return this.merger.merge(entries.map(([, update]) => update))
+    const [key, value] = first
+    const update = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    if (record === undefined) return { update, stateVector: null }
+    const decoder = decoding.createDecoder(record)
+    // A record left from an older compaction describes another state: ignore it.
+    if (decoding.readVarUint(decoder) !== seqOfKey(key)) return { update, stateVector: null }
+    return { update, stateVector: decoding.readTailAsUint8Array(decoder) }
   }
 
   /** Whether any update is stored for the document. */
@@ -456,13 +493,14 @@ export class LevelDocStore implements DocStore, HealthReporting {
       }
       return
     }
-    const merged = await this.merger.merge(entries.map(([, update]) => update))
+    const { update: merged, stateVector } = await this.merger.merge(entries.map(([, update]) => update))
     const [lastKey] = last
     try {
       await this.db.batch(
         [
           ...entries.slice(0, -1).map(([key]) => ({ type: 'del' as const, key })),
           { type: 'put' as const, key: lastKey, value: merged },
+          { type: 'put' as const, key: stateVectorKey(docId), value: encodeStateVectorRecord(seqOfKey(lastKey), stateVector) },
         ],
         { sync: true },
       )

@@ -4,7 +4,7 @@
  */
 import * as Y from 'yjs'
 import type { DocId } from '../../common/ids'
-import type { DocStore, HealthReporting, StoreHealth } from './doc-store'
+import type { DocStore, HealthReporting, StoreHealth, StoredState } from './doc-store'
 
 /** An in-memory DocStore; stores and returns copies, so callers cannot change stored bytes. */
 export class MemoryDocStore implements DocStore, HealthReporting {
@@ -18,6 +18,12 @@ export class MemoryDocStore implements DocStore, HealthReporting {
     if (!log || log.length === 0) return null
     const [only] = log
     return log.length === 1 && only ? only.slice() : Y.mergeUpdates(log)
+  }
+
+  /** As {@link load}; the state vector is left to the caller (a memory store has no cheaper way to it). */
+  async loadState(docId: DocId): Promise<StoredState | null> {
+    const update = await this.load(docId)
+    return update === null ? null : { update, stateVector: null }
   }
 
   /** Whether any update is stored for the document. */

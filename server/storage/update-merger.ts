@@ -7,11 +7,11 @@
  * extra memory for it.
  */
 import Piscina from 'piscina'
-import { mergeStoredUpdates } from './merge-updates'
+import { mergeStoredUpdates, type MergedState } from './merge-updates'
 
-/** Merges a document's updates into one. */
+/** Merges a document's updates into one, and gives its state vector. */
 export interface UpdateMerger {
-  merge(updates: Uint8Array[]): Promise<Uint8Array>
+  merge(updates: Uint8Array[]): Promise<MergedState>
   /** Waits for running merges, then stops the threads. */
   close(): Promise<void>
 }
@@ -25,9 +25,9 @@ function workerFile(): string {
   return new URL(here.endsWith('.ts') ? './merge-worker.ts' : './merge-worker.js', here).href
 }
 
-/** Merges on one worker thread; small merges (nothing to merge) stay on the caller's thread. */
+/** Merges on one worker thread. */
 export class ThreadUpdateMerger implements UpdateMerger {
-  private readonly pool: Piscina<Uint8Array[], Uint8Array>
+  private readonly pool: Piscina<Uint8Array[], MergedState>
 
   constructor(options: { idleTimeoutMs?: number } = {}) {
     this.pool = new Piscina({
@@ -38,8 +38,7 @@ export class ThreadUpdateMerger implements UpdateMerger {
     })
   }
 
-  async merge(updates: Uint8Array[]): Promise<Uint8Array> {
-    if (updates.length <= 1) return mergeStoredUpdates(updates)
+  async merge(updates: Uint8Array[]): Promise<MergedState> {
     return this.pool.run(updates)
   }
 

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import * as Y from 'yjs'
 import { newDocId } from '../../common/ids'
 import type { DocId } from '../../common/ids'
-import type { DocStore } from '../../server/storage/doc-store'
+import type { DocStore, StoredState } from '../../server/storage/doc-store'
 
 /** A store under test: a DocStore that can also count the updates in a document's log. */
 export type CountingDocStore = DocStore & { updateCount(docId: DocId): Promise<number> }
@@ -139,6 +139,38 @@ export function runDocStoreSuite({ name, create }: DocStoreSuiteOptions): void {
         assert.equal(resolved.a?.length, 50)
         assert.deepEqual(resolved.a, inOrder(resolved.a))
         assert.deepEqual(resolved.b, inOrder(resolved.b))
+      })
+    })
+
+    describe('loadState', () => {
+      /** loadState agrees with load, and any state vector it gives is the update's. */
+      async function assertLoadState(docId: DocId): Promise<StoredState | null> {
+        const state = await store.loadState(docId)
+        const update = await store.load(docId)
+        if (update === null) {
+          assert.equal(state, null)
+          return null
+        }
+        assert.ok(state)
+        assert.deepEqual(state.update, update)
+        if (state.stateVector !== null) assert.deepEqual(state.stateVector, Y.encodeStateVectorFromUpdate(update))
+        return state
+      }
+
+      it('gives null for a document never stored, and the document with a true state vector (or none) otherwise', async () => {
+        assert.equal(await assertLoadState(newDocId()), null)
+        const docId = newDocId()
+        const source = newSource()
+        for (const update of edits(source, 12)) await store.append(docId, update)
+        const state = await assertLoadState(docId)
+        assertSameDoc(state?.update ?? null, source)
+        await store.compact(docId)
+        assertSameDoc((await assertLoadState(docId))?.update ?? null, source)
+        // After appends the stored state vector of the compaction no longer describes the document.
+        for (const update of edits(source, 3, 12)) await store.append(docId, update)
+        assertSameDoc((await assertLoadState(docId))?.update ?? null, source)
+        await store.compact(docId)
+        assertSameDoc((await assertLoadState(docId))?.update ?? null, source)
       })
     })
 

@@ -9,7 +9,7 @@ import * as Y from 'yjs'
 import { isDocId, newDocId } from '../../../../common/ids'
 import type { DocId } from '../../../../common/ids'
 import { DocDirectory } from '../../../../server/docs/doc-directory'
-import type { DocStore } from '../../../../server/storage/doc-store'
+import type { DocStore, StoredState } from '../../../../server/storage/doc-store'
 import { MemoryDocStore } from '../../../../server/storage/memory-doc-store'
 
 /** A memory store that counts every call made to it. */
@@ -19,6 +19,10 @@ class CountingStore implements DocStore {
   load(docId: DocId): Promise<Uint8Array | null> {
     this.calls++
     return this.inner.load(docId)
+  }
+  loadState(docId: DocId): Promise<StoredState | null> {
+    this.calls++
+    return this.inner.loadState(docId)
   }
   has(docId: DocId): Promise<boolean> {
     this.calls++

@@ -9,7 +9,7 @@ import * as authProtocol from 'y-protocols/auth'
 import { pino } from 'pino'
 import { DocErrorCode, MessageType } from '../../../../common/messages'
 import type { DocId } from '../../../../common/ids'
-import type { DocStore } from '../../../../server/storage/doc-store'
+import type { DocStore, StoredState } from '../../../../server/storage/doc-store'
 import { MemoryDocStore } from '../../../../server/storage/memory-doc-store'
 import type { Peer } from '../../../../server/rooms/peer'
 import { Room } from '../../../../server/rooms/room'
@@ -62,6 +62,10 @@ class TestStore implements DocStore {
     this.loads++
     if (this.failLoads) throw new Error('load failed')
     return this.inner.load(id)
+  }
+  async loadState(id: DocId): Promise<StoredState | null> {
+    const update = await this.load(id)
+    return update === null ? null : { update, stateVector: null }
   }
   has(id: DocId): Promise<boolean> {
     return this.inner.has(id)

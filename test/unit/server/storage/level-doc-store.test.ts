@@ -257,6 +257,29 @@ describe('LevelDocStore', () => {
       assertLoadsAs(await reopened.load(docId), big)
     })
 
+    it('keeps the state vector of a compacted document, so loading it needs no pass over the update', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(40)
+      const store = await open()
+      await appendAll(store, docId, updates)
+      // A log is merged on load, which gives its state vector too.
+      assert.deepEqual((await store.loadState(docId))?.stateVector, Y.encodeStateVector(doc))
+      await store.compact(docId)
+      await store.close()
+      const reopened = await open()
+      const state = await reopened.loadState(docId)
+      assert.ok(state?.stateVector)
+      assert.deepEqual(state.stateVector, Y.encodeStateVector(doc))
+      assertLoadsAs(state.update, doc)
+      // One more append: the kept state vector describes an older state; the merge gives the new one.
+      const { updates: more } = editedDoc(1, doc)
+      await appendAll(reopened, docId, more)
+      const after = await reopened.loadState(docId)
+      assert.ok(after)
+      assertLoadsAs(after.update, doc)
+      assert.deepEqual(after.stateVector, Y.encodeStateVector(doc))
+    })
+
     it('compacts one document on its own at most every minCompactionIntervalMs', async () => {
       const docId = newDocId()
       const { doc, updates } = editedDoc(30)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { threadId } from 'node:worker_threads'
 import * as Y from 'yjs'
-import { mergeDirectlyUpTo, mergeStoredUpdates } from '../../../../server/storage/merge-updates'
+import { mergeDirectlyUpTo, mergeStoredUpdates, type MergedState } from '../../../../server/storage/merge-updates'
 import { ThreadUpdateMerger } from '../../../../server/storage/update-merger'
 
 /** The updates of `count` edits (inserts and deletes) to a text and a map, and the final text. */
@@ -19,9 +19,11 @@ function edits(count: number): { updates: Uint8Array[]; text: string; map: Recor
   return { updates, text: text.toString(), map: doc.getMap('meta').toJSON() }
 }
 
-function loaded(update: Uint8Array): { text: string; map: Record<string, unknown> } {
+/** What a merged state loads as; also checks that its state vector is the update's. */
+function loaded({ update, stateVector }: MergedState): { text: string; map: Record<string, unknown> } {
   const doc = new Y.Doc()
   Y.applyUpdate(doc, update)
+  assert.deepEqual(stateVector, Y.encodeStateVector(doc), 'the state vector is the merged state\'s')
   return { text: doc.getText('body').toString(), map: doc.getMap('meta').toJSON() }
 }
 
@@ -52,7 +54,7 @@ describe('ThreadUpdateMerger', () => {
     try {
       const { updates, text, map } = edits(300)
       const merged = await merger.merge(updates)
-      assert.ok(merged instanceof Uint8Array)
+      assert.ok(merged.update instanceof Uint8Array && merged.stateVector instanceof Uint8Array)
       assert.deepEqual(loaded(merged), { text, map })
       // The inputs stay usable: they were copied to the thread, not moved.
       assert.ok(updates.every((update) => update.byteLength > 0))
