@@ -2,7 +2,10 @@
  * Server memory: resident memory per connected idle client, and per open
  * document, read from /proc of the server's own process. Each figure is
  * the growth over a warmed-up baseline divided by the count; a fresh
- * server each time, so one figure does not inherit the other's heap.
+ * server each time, so one figure does not inherit the other's heap. Both
+ * readings follow a full garbage collection in the server (every server
+ * alike), so they count what the server holds for its clients rather than
+ * how much garbage connecting them left to collect.
  */
 import type { Target } from './clients'
 import type { WorkerPool } from './pool'
@@ -27,9 +30,11 @@ async function growth(pool: WorkerPool, target: Omit<Target, 'url'>, docs: numbe
     const warm = await connectLayout(pool, server, full, { docs: 1, clientsPerDoc: 2, writersPerDoc: 0 })
     await warm.close()
     await sleep(settleMs)
+    await server.collectGarbage()
     const before = server.rss()
     const session = await connectLayout(pool, server, full, { docs, clientsPerDoc, writersPerDoc: 0 })
     await sleep(settleMs)
+    await server.collectGarbage()
     const after = server.rss()
     await session.close()
     return after - before

@@ -32,6 +32,8 @@ export interface RunningServer {
    * ms (its /metrics gauge, sampled every 10 ms); null for the peers.
    */
   loopLagMs(): Promise<number | null>
+  /** Run a full garbage collection in the server (see peers/gc-preload.cjs). */
+  collectGarbage(): Promise<void>
   /** Create a document and return its name (Cometpad needs one created; the peers take any name). */
   createDoc(): Promise<string>
   /** Cometpad: its data folder. */
@@ -86,7 +88,8 @@ process.on('exit', () => {
 
 /** Spawn `args` and resolve with the URL once stdout matches `ready`. */
 function spawnUntil(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const gcArgs = ['--expose-gc', '--require', path.join(root, 'bench/peers/gc-preload.cjs')]
+  const child = spawn(process.execPath, [...gcArgs, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   running.add(child)
   child.once('exit', () => running.delete(child))
   let stdout = ''
@@ -174,6 +177,19 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
     pid,
     rss: () => readRss(pid),
     cpuMs: () => readCpuMs(pid),
+    collectGarbage() {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${kind} did not answer a garbage collection request`)), 10_000)
+        const onMessage = (message: unknown): void => {
+          if (message !== 'bench:gc-done') return
+          clearTimeout(timer)
+          child.off('message', onMessage)
+          resolve()
+        }
+        child.on('message', onMessage)
+        child.send('bench:gc')
+      })
+    },
     async loopLagMs() {
       if (kind !== 'cometpad') return null
       const response = await fetch(`${url}/metrics`)

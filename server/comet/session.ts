@@ -110,7 +110,8 @@ export class Session extends Observable<SessionEvents> {
   private readonly now: () => number
   private readonly frameCounts: FrameCounts
   private readonly rateLimiter: RateLimiter | null
-  private readonly pollLimiter: RateLimiter | null
+  /** Made on the first poll: most sessions never poll. */
+  private pollLimiter: RateLimiter | null | undefined = undefined
   /** The highest `ack` a poll carried (see {@link admitPoll}). */
   private lastPollAck = 0
   private lastTransportNameValue: TransportName | null = null
@@ -128,8 +129,6 @@ export class Session extends Observable<SessionEvents> {
     this.detachedAt = this.now()
     const limiter = new RateLimiter({ messagesPerSecond: options.maxMessagesPerSecond ?? 0, bytesPerSecond: options.maxBytesPerSecond ?? 0 }, this.now)
     this.rateLimiter = limiter.isEnabled ? limiter : null
-    const pollLimiter = new RateLimiter({ messagesPerSecond: options.maxPollsPerSecond ?? 0, bytesPerSecond: 0 }, this.now)
-    this.pollLimiter = pollLimiter.isEnabled ? pollLimiter : null
   }
 
   /** The current state. */
@@ -244,6 +243,10 @@ export class Session extends Observable<SessionEvents> {
       return true
     }
     if (isPaced) return true
+    if (this.pollLimiter === undefined) {
+      const limiter = new RateLimiter({ messagesPerSecond: this.options.maxPollsPerSecond ?? 0, bytesPerSecond: 0 }, this.now)
+      this.pollLimiter = limiter.isEnabled ? limiter : null
+    }
     const limiter = this.pollLimiter
     if (!limiter || limiter.take(1, 0) === null) return true
     this.closeRateLimited('polls_per_second', `more than ${this.options.maxPollsPerSecond} polls per second`, limiter.msUntilFull('messages_per_second'))

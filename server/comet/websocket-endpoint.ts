@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import type { Logger } from 'pino'
 import type { SessionRegistry } from './session-registry'
 import { WebSocketTransport } from './transports/websocket'
@@ -43,31 +43,37 @@ export class CometWebSocketEndpoint {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many sessions from this address\n')
       return
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const transport = new WebSocketTransport(ws)
-      if (isProbe) {
-        this.probe(transport, sid)
-        return
-      }
-      const ack = Number(url.searchParams.get('ack') ?? '0')
-      const clientAck = Number.isSafeInteger(ack) && ack >= 0 ? ack : 0
-      let session: Session | undefined = sid ? this.options.sessions.get(sid) : undefined
-      const resumed = session !== undefined && session.state !== 'closed'
-      if (!session || !resumed) session = this.options.sessions.create(ip, 'websocket')
-      try {
-        session.attach(transport, resumed ? clientAck : 0, resumed)
-      } catch (error) {
-        // A client that acknowledges frames it never got is broken; start afresh.
-        this.options.logger.warn({ err: error, sid }, 'could not resume session')
-        session = this.options.sessions.create(ip, 'websocket')
-        session.attach(transport, 0, false)
-      }
-      // Sessions log their one open and one close line at info (SessionRegistry);
-      // the connections that carry them, at debug.
-      this.options.logger.debug({ sid: session.id, resumed, transport: 'websocket' }, 'comet connection open')
-      transport.on('close', (code, reason) => {
-        this.options.logger.debug({ sid: session.id, code, reason, transport: 'websocket' }, 'comet connection closed')
-      })
+    const ack = Number(url.searchParams.get('ack') ?? '0')
+    const clientAck = Number.isSafeInteger(ack) && ack >= 0 ? ack : 0
+    // The callback gets only what it needs: whatever it closes over stays
+    // alive as long as the connection (the request and its URL need not).
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onUpgraded(ws, ip, sid, isProbe, clientAck))
+  }
+
+  private onUpgraded(ws: WebSocket, ip: string, sid: string | null, isProbe: boolean, clientAck: number): void {
+    const transport = new WebSocketTransport(ws)
+    if (isProbe) {
+      this.probe(transport, sid)
+      return
+    }
+    let session: Session | undefined = sid ? this.options.sessions.get(sid) : undefined
+    const resumed = session !== undefined && session.state !== 'closed'
+    if (!session || !resumed) session = this.options.sessions.create(ip, 'websocket')
+    try {
+      session.attach(transport, resumed ? clientAck : 0, resumed)
+    } catch (error) {
+      // A client that acknowledges frames it never got is broken; start afresh.
+      this.options.logger.warn({ err: error, sid }, 'could not resume session')
+      session = this.options.sessions.create(ip, 'websocket')
+      session.attach(transport, 0, false)
+    }
+    // Sessions log their one open and one close line at info (SessionRegistry);
+    // the connections that carry them, at debug.
+    const sessionId = session.id
+    const logger = this.options.logger
+    logger.debug({ sid: sessionId, resumed, transport: 'websocket' }, 'comet connection open')
+    transport.on('close', (code, reason) => {
+      logger.debug({ sid: sessionId, code, reason, transport: 'websocket' }, 'comet connection closed')
     })
   }
 
