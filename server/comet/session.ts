@@ -87,15 +87,21 @@ export type SessionEvents = {
   attach: (transport: ServerTransport) => void
 }
 
-/** A Data frame kept until acknowledged; the same object is queued for sending. */
-type OutboxEntry = Extract<Frame, { kind: typeof FrameKind.Data }>
+
 
 /** See the module comment. */
 export class Session extends Observable<SessionEvents> {
   private transport: ServerTransport | null = null
   private detachTransport: (() => void) | null = null
   private stateValue: SessionState = 'detached'
-  private readonly outbox: OutboxEntry[] = []
+  /**
+   * Payloads of the Data frames the client has not acknowledged, oldest
+   * first; the last has seq `nextSeq - 1`. Payloads only, no object per
+   * frame: under load they live until the client's next ack, through
+   * young-generation collections, and each surviving object makes those
+   * pauses longer (a broadcast's payload is shared by every session).
+   */
+  private readonly outbox: Uint8Array[] = []
   /** Frames to flush at the end of this event-loop turn (control frames and new Data). */
   private pending: Frame[] = []
   private isFlushScheduled = false
@@ -189,7 +195,7 @@ export class Session extends Observable<SessionEvents> {
       advice: this.advice,
     }
     const frames: Frame[] = [{ kind: FrameKind.Hello, json: JSON.stringify(handshake) }]
-    for (const frame of this.outbox) frames.push(frame)
+    this.outboxFrames(frames)
     // Data frames already in `pending` are in the outbox and were just queued above.
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
     transport.send(encodeBatch(frames))
@@ -220,7 +226,7 @@ export class Session extends Observable<SessionEvents> {
     // Whatever the transport still holds unsent is about to be sent again.
     this.transport.clearQueued?.()
     this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
-    for (const frame of this.outbox) this.pending.push(frame)
+    this.outboxFrames(this.pending)
     if (this.lastInSeq > 0) this.isAckDue = true
     this.scheduleFlush()
   }
@@ -260,10 +266,10 @@ export class Session extends Observable<SessionEvents> {
       this.close(CloseCode.ResendWindowExceeded, `more than ${this.options.maxUnackedFrames} frames unacknowledged`)
       return
     }
-    const frame: OutboxEntry = { kind: FrameKind.Data, seq: this.nextSeq++, payload }
+    const seq = this.nextSeq++
     this.frameCounts.out++
-    this.outbox.push(frame)
-    if (this.transport) this.queue(frame)
+    this.outbox.push(payload)
+    if (this.transport) this.queue({ kind: FrameKind.Data, seq, payload })
   }
 
   /** Tell the client how to reconnect from now on (e.g. before a shutdown). */
@@ -400,9 +406,14 @@ export class Session extends Observable<SessionEvents> {
       this.close(CloseCode.BadFrame, `acknowledged frame ${seq} that was never sent`)
       return
     }
-    let drop = 0
-    while (drop < this.outbox.length && this.outbox[drop]!.seq <= seq) drop++
+    const drop = Math.min(this.outbox.length, seq - (this.nextSeq - this.outbox.length) + 1)
     if (drop > 0) this.outbox.splice(0, drop)
+  }
+
+  /** Append the outbox to `frames` as Data frames. */
+  private outboxFrames(frames: Frame[]): void {
+    const first = this.nextSeq - this.outbox.length
+    this.outbox.forEach((payload, i) => frames.push({ kind: FrameKind.Data, seq: first + i, payload }))
   }
 
   private onTransportClose(transport: ServerTransport, code: number, reason: string, isClean: boolean): void {
