@@ -133,14 +133,15 @@ let docCounter = 0
  * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run
  * there (open it in Chrome DevTools or speedscope); `BENCH_HEAP_SIGNAL=1`
  * lets SIGUSR2 write a heap snapshot; `BENCH_TRACE_GC=1` logs every garbage
- * collection (with `BENCH_SERVER_LOG=1` to see it).
+ * collection, `BENCH_TRACE_GC=nvp` with every phase and size (with
+ * `BENCH_SERVER_LOG=1` to see it).
  */
 function profileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF
   return [
     ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
     ...(process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []),
-    ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []),
+    ...(process.env.BENCH_TRACE_GC ? [process.env.BENCH_TRACE_GC === 'nvp' ? '--trace-gc-nvp' : '--trace-gc'] : []),
   ]
 }
 
