@@ -148,6 +148,29 @@ describe('LevelDocStore', () => {
       for (const { docId, doc } of docs) assertLoadsAs(await store.load(docId), doc)
     })
 
+    it('lets appends made within groupCommitWindowMs of the first share its synced write', async () => {
+      const docs = Array.from({ length: 3 }, () => ({ docId: newDocId(), doc: new Y.Doc() }))
+      const batchesFor = async (groupCommitWindowMs: number): Promise<number> => {
+        const store = await open({ groupCommitWindowMs })
+        for (const { docId, doc } of docs) await appendAll(store, docId, editedDoc(1, doc).updates)
+        const before = store.stats().batches
+        // Three documents, each typed into 10 ms after the one before.
+        const appends: Promise<void>[] = []
+        for (const { docId, doc } of docs) {
+          appends.push(...editedDoc(1, doc).updates.map((update) => store.append(docId, update)))
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        await Promise.all(appends)
+        const batches = store.stats().batches - before
+        await store.close()
+        return batches
+      }
+      assert.equal(await batchesFor(200), 1, 'one synced write for appends 10 ms apart inside a 200 ms window')
+      assert.equal(await batchesFor(0), 3, 'without a window, one synced write each')
+      const reopened = await open()
+      for (const { docId, doc } of docs) assertLoadsAs(await reopened.load(docId), doc)
+    })
+
     it('rejects appends whose write fails, reports unhealthy, and recovers after a good write', async () => {
       const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
       const logger = recordingLogger()
