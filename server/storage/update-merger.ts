@@ -7,7 +7,7 @@
  * extra memory for it.
  */
 import Piscina from 'piscina'
-import { mergeStoredUpdates, type MergedState } from './merge-updates'
+import type { MergedState } from './merge-updates'
 
 /** Merges a document's updates into one, and gives its state vector. */
 export interface UpdateMerger {
@@ -50,10 +50,4 @@ export class ThreadUpdateMerger implements UpdateMerger {
   async close(): Promise<void> {
     await this.pool.close()
   }
-}
-
-/** Merges on the caller's thread: for tests and tools that hold small documents. */
-export const inlineUpdateMerger: UpdateMerger = {
-  merge: async (updates) => mergeStoredUpdates(updates),
-  close: async () => {},
 }
