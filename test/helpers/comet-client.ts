@@ -46,3 +46,19 @@ export function connectClient(httpUrl: string, options: Partial<ChannelOptions> 
     },
   }
 }
+
+/** A client on long-polling only that counts its polls (GETs) as it makes them. */
+export function connectPollCountingClient(httpUrl: string): TestClient & { readonly polls: number } {
+  let polls = 0
+  const countingFetch: typeof fetch = (input, init) => {
+    if ((init?.method ?? 'GET').toUpperCase() === 'GET') polls++
+    return globalThis.fetch(input, init)
+  }
+  const client = connectClient(httpUrl, { transports: ['long-poll'], fetch: countingFetch })
+  return {
+    ...client,
+    get polls() {
+      return polls
+    },
+  }
+}

@@ -17,7 +17,7 @@ import type { DocId } from '../../common/ids'
 import { MessageType, encodeEmptyMessage, startDocMessage } from '../../common/messages'
 import { MemoryDocStore } from '../../server/storage/memory-doc-store'
 import { startServer, type TestServer } from '../helpers/start-server'
-import { connectClient, type TestClient } from '../helpers/comet-client'
+import { connectClient, connectPollCountingClient, type TestClient } from '../helpers/comet-client'
 import { nextEvent, waitFor } from '../helpers/wait-for'
 
 interface LogLine {
@@ -98,12 +98,7 @@ describe('logging', () => {
 
   it('logs one open and one close line for a long-polling session, not a line per poll', async () => {
     const { docId } = await server.directory.create()
-    let polls = 0
-    const countingFetch: typeof fetch = (input, init) => {
-      if ((init?.method ?? 'GET').toUpperCase() === 'GET') polls++
-      return globalThis.fetch(input, init)
-    }
-    const client = connectClient(server.url, { transports: ['long-poll'], fetch: countingFetch })
+    const client = connectPollCountingClient(server.url)
     clients.push(client)
     const provider = client.open(docId)
     await waitFor(() => provider.status.synced, 'the provider to sync')
@@ -112,12 +107,12 @@ describe('logging', () => {
       await waitFor(() => provider.isSaved, `"${word}" to be saved`)
     }
     // Held polls time out every 300 ms: let a few go by idle as well.
-    const idleFrom = polls
-    await waitFor(() => polls >= idleFrom + 3, 'three more polls')
+    const idleFrom = client.polls
+    await waitFor(() => client.polls >= idleFrom + 3, 'three more polls')
     const sid = client.channel.sessionId
     assert.ok(sid)
     assert.equal(client.channel.status.transport, 'long-poll')
-    assert.ok(polls >= 8, `the client polled ${polls} times`)
+    assert.ok(client.polls >= 8, `the client polled ${client.polls} times`)
     client.close()
     await waitFor(() => linesOf(sid).some((line) => line.msg === 'comet session closed'), 'the close line')
 
@@ -125,7 +120,7 @@ describe('logging', () => {
     assert.deepEqual(
       ofSession.map((line) => line.msg),
       ['comet session open', 'comet session closed'],
-      `${polls} polls, two lines`,
+      `${client.polls} polls, two lines`,
     )
     assert.equal(ofSession[0]?.transport, 'long-poll')
     assert.equal(ofSession[1]?.transport, 'long-poll')

@@ -11,7 +11,7 @@ import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../common/co
 import { parseAdvice, parseHandshake } from '../../common/comet/handshake'
 import { CloseCode } from '../../common/close-codes'
 import { startServer, type TestServer } from '../helpers/start-server'
-import { connectClient, type TestClient } from '../helpers/comet-client'
+import { connectPollCountingClient, type TestClient } from '../helpers/comet-client'
 import { waitFor } from '../helpers/wait-for'
 
 const max = 1 << 26
@@ -108,12 +108,7 @@ describe('long-poll limits', () => {
   it('never charges an honest long-polling client for polls the server paced', async () => {
     const before = await limitCount(server, 'polls_per_second')
     const { docId } = await server.directory.create()
-    let polls = 0
-    const countingFetch: typeof fetch = (input, init) => {
-      if ((init?.method ?? 'GET').toUpperCase() === 'GET') polls++
-      return globalThis.fetch(input, init)
-    }
-    const client = connectClient(server.url, { transports: ['long-poll'], fetch: countingFetch })
+    const client = connectPollCountingClient(server.url)
     clients.push(client)
     const provider = client.open(docId)
     await waitFor(() => provider.status.synced, 'the provider to sync')
@@ -125,7 +120,7 @@ describe('long-poll limits', () => {
       text.insert(text.length, `${i} `)
       await waitFor(() => provider.isSaved, `edit ${i} to be saved`)
     }
-    assert.ok(polls >= 40, `the client polled ${polls} times`)
+    assert.ok(client.polls >= 40, `the client polled ${client.polls} times`)
     assert.equal(client.channel.sessionId, sid, 'one session throughout')
     assert.equal(server.sessions.get(sid ?? '')?.state, 'attached')
     assert.equal((await limitCount(server, 'polls_per_second')) - before, 0)
