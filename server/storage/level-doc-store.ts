@@ -140,6 +140,29 @@ function encodeStateVectorRecord(seq: number, stateVector: Uint8Array): Uint8Arr
   return encoding.toUint8Array(encoder)
 }
 
+/**
+ * The state vector in `record` if it describes the update stored at `seq`;
+ * null for a record left from an older compaction, or one that does not
+ * read (the room then computes the state vector from the update itself).
+ */
+function stateVectorOf(record: Uint8Array, seq: number): Uint8Array | null {
+  try {
+    const decoder = decoding.createDecoder(record)
+    if (decoding.readVarUint(decoder) !== seq) return null
+    const stateVector = decoding.readTailAsUint8Array(decoder)
+    // A state vector is a count of (client, clock) pairs: check it reads whole.
+    const check = decoding.createDecoder(stateVector)
+    const clients = decoding.readVarUint(check)
+    for (let i = 0; i < clients; i++) {
+      decoding.readVarUint(check)
+      decoding.readVarUint(check)
+    }
+    return decoding.hasContent(check) ? null : stateVector
+  } catch {
+    return null
+  }
+}
+
 function updateKey(docId: DocId, seq: number): string {
   return keyPrefix(docId) + seq.toString(16).padStart(seqWidth, '0')
 }
@@ -242,11 +265,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     if (entries.length > 1) return this.merger.merge(entries.map(([, update]) => update))
     const [key, value] = first
     const update = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-    if (record === undefined) return { update, stateVector: null }
-    const decoder = decoding.createDecoder(record)
-    // A record left from an older compaction describes another state: ignore it.
-    if (decoding.readVarUint(decoder) !== seqOfKey(key)) return { update, stateVector: null }
-    return { update, stateVector: decoding.readTailAsUint8Array(decoder) }
+    return { update, stateVector: record === undefined ? null : stateVectorOf(record, seqOfKey(key)) }
   }
 
   /** Whether any update is stored for the document. */

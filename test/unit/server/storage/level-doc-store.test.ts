@@ -303,6 +303,29 @@ describe('LevelDocStore', () => {
       assert.deepEqual(after.stateVector, Y.encodeStateVector(doc))
     })
 
+    it('opens a document whose stored state vector is unreadable, computing it instead', async () => {
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(20)
+      const store = await open()
+      await appendAll(store, docId, updates)
+      await store.compact(docId)
+      await store.close()
+      for (const garbage of [Uint8Array.of(0xff, 0xff), Uint8Array.of(0x00, 0x05, 0x01), new Uint8Array(0)]) {
+        const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+        await db.open()
+        const keys = await db.keys({ gte: `doc!${docId}!u!`, lt: `doc!${docId}!u!~` }).all()
+        assert.equal(keys.length, 1)
+        await db.put(`doc!${docId}!v`, garbage)
+        await db.close()
+        const reopened = await open()
+        const state = await reopened.loadState(docId)
+        assert.ok(state)
+        assert.equal(state.stateVector, null)
+        assertLoadsAs(state.update, doc)
+        await reopened.close()
+      }
+    })
+
     it('compacts one document on its own at most every minCompactionIntervalMs', async () => {
       const docId = newDocId()
       const { doc, updates } = editedDoc(30)
