@@ -113,6 +113,7 @@ export async function measureColdLoad(target: Omit<Target, 'url'>, document: Ben
       full = { ...target, url: server.url }
       afterRestart.push(await loadOnce(full, name, document))
     }
+    if (process.env.BENCH_DEBUG) console.error(`[bench] cold load samples ${document.name}: memory ${fromMemory.map((ms) => ms.toFixed(1)).join(" ")}; store ${fromStore.map((ms) => ms.toFixed(1)).join(" ")}; restart ${afterRestart.map((ms) => ms.toFixed(1)).join(" ")}`)
     return { document: document.name, fromMemoryMs: median(fromMemory), fromStoreMs: median(fromStore), afterRestartMs: median(afterRestart) }
   } finally {
     await server.stop()

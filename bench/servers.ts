@@ -131,7 +131,8 @@ let docCounter = 0
 
 /**
  * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run
- * there (open it in Chrome DevTools or speedscope); `BENCH_HEAP_SIGNAL=1`
+ * there (open it in Chrome DevTools or speedscope), sampling every
+ * `BENCH_CPU_PROF_INTERVAL` µs (default 1000); `BENCH_HEAP_SIGNAL=1`
  * lets SIGUSR2 write a heap snapshot; `BENCH_TRACE_GC=1` logs every garbage
  * collection, `BENCH_TRACE_GC=nvp` with every phase and size (with
  * `BENCH_SERVER_LOG=1` to see it).
@@ -140,6 +141,7 @@ function profileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF
   return [
     ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(dir && process.env.BENCH_CPU_PROF_INTERVAL ? [`--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL}`] : []),
     ...(process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []),
     ...(process.env.BENCH_TRACE_GC ? [process.env.BENCH_TRACE_GC === 'nvp' ? '--trace-gc-nvp' : '--trace-gc'] : []),
   ]

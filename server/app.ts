@@ -29,6 +29,7 @@ import { StaticClient, defaultClientDir } from './http/static-client'
 import { ServerMetrics } from './http/metrics'
 import { guardUpgrade, originGuard } from './http/origin'
 import { IpCounter } from './util/ip-counter'
+import { warmUp } from './warm-up'
 
 /** Parts a caller may supply instead of the defaults (tests). */
 export interface ServerDeps {
@@ -148,6 +149,8 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nno WebSocket endpoint here\n')
   })
 
+  // Before listening, so the first clients after a restart do not pay for compiling the hot paths.
+  await warmUp(store, logger)
   sessions.start()
   try {
     await new Promise<void>((resolve, reject) => {

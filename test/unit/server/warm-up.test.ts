@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { ClassicLevel } from 'classic-level'
+import { pino } from 'pino'
+import { LevelDocStore } from '../../../server/storage/level-doc-store'
+import { warmUp } from '../../../server/warm-up'
+
+interface LogLine {
+  level: number
+  msg: string
+  ms?: number
+  err?: { message: string }
+}
+
+/** Network handles (servers and sockets) open right now. */
+function networkHandles(): number {
+  return process.getActiveResourcesInfo().filter((name) => name.startsWith('TCP')).length
+}
+
+describe('warmUp', () => {
+  let dir: string
+  let db: ClassicLevel<string, Uint8Array>
+  let store: LevelDocStore
+  const lines: LogLine[] = []
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cometpad-warm-up-'))
+    db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    store = await LevelDocStore.open({ dir, db })
+    const handlesBefore = networkHandles()
+    await warmUp(store, pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }))
+    // Closed sockets leave the handle list on the next turn.
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(networkHandles(), handlesBefore, 'the loopback server and its clients are closed')
+  })
+
+  after(async () => {
+    await store.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('runs every round of the exchange to the end (a round that fails or times out logs a warning)', () => {
+    assert.deepEqual(
+      lines.filter((line) => line.level >= 40).map((line) => `${line.msg}: ${line.err?.message ?? ''}`),
+      [],
+    )
+    const done = lines.find((line) => line.msg === 'warmed up')
+    assert.ok(done, 'the warm-up reports how long it took')
+    assert.equal(typeof done.ms, 'number')
+  })
+
+  it('logs nothing at info or above: its sessions and rooms are private', () => {
+    assert.deepEqual(lines.filter((line) => line.level >= 30), [])
+  })
+
+  it('writes nothing to the real store', async () => {
+    assert.deepEqual(await db.keys().all(), [])
+  })
+})
