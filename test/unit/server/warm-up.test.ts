@@ -7,6 +7,7 @@ import { ClassicLevel } from 'classic-level'
 import { pino } from 'pino'
 import { LevelDocStore } from '../../../server/storage/level-doc-store'
 import { warmUp } from '../../../server/warm-up'
+import { waitFor } from '../../helpers/wait-for'
 
 interface LogLine {
   level: number
@@ -32,9 +33,8 @@ describe('warmUp', () => {
     store = await LevelDocStore.open({ dir, db })
     const handlesBefore = networkHandles()
     await warmUp(store, pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }))
-    // Closed sockets leave the handle list on the next turn.
-    await new Promise((resolve) => setImmediate(resolve))
-    assert.equal(networkHandles(), handlesBefore, 'the loopback server and its clients are closed')
+    // A closed socket leaves the handle list in a later turn of the event loop.
+    await waitFor(() => networkHandles() === handlesBefore, 'the loopback server and its clients to be closed', 2_000)
   })
 
   after(async () => {
