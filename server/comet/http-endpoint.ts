@@ -150,18 +150,27 @@ export function cometHttpHandler(options: CometHttpEndpointOptions): (req: Incom
       if (verdict.kind === 'allowed') headers['Access-Control-Allow-Origin'] = verdict.origin
     }
     const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1))
-    const answer = isPoll ? poll(req, query) : upload(req, query)
-    answer.then(
-      (reply) => send(res, reply, headers),
-      (error: unknown) => {
-        logger.error({ err: error, method: req.method, path }, 'request failed')
-        send(res, { status: 500, body: 'Internal Server Error' }, headers)
-      },
-    )
+    const failed = (error: unknown): void => {
+      logger.error({ err: error, method: req.method, path }, 'request failed')
+      send(res, { status: 500, body: 'Internal Server Error' }, headers)
+    }
+    if (isSend) {
+      upload(req, query).then((reply) => send(res, reply, headers), failed)
+      return true
+    }
+    let reply: Reply | null
+    try {
+      reply = poll(req, query, (body) => send(res, batchReply(body), headers))
+    } catch (error) {
+      failed(error)
+      return true
+    }
+    if (reply) send(res, reply, headers)
     return true
   }
 
-  async function poll(req: IncomingMessage, query: URLSearchParams): Promise<Reply> {
+  /** A poll's reply, or null when the poll is held (or answered) through `respond`. */
+  function poll(req: IncomingMessage, query: URLSearchParams, respond: (body: Uint8Array | null) => void): Reply | null {
     const sid = query.getAll('sid')
     if (sid.length === 0) {
       const ip = peerAddress(req.socket)
@@ -187,7 +196,8 @@ export function cometHttpHandler(options: CometHttpEndpointOptions): (req: Incom
       return closeReply(400, CloseCode.BadFrame, (error as Error).message)
     }
     if (isNewTransport) logger.debug({ sid: session.id, ack, transport: 'long-poll' }, 'comet connection resumed')
-    return batchReply(await transport.poll(pollHoldMs, (cancel) => req.once('close', cancel)))
+    transport.poll(pollHoldMs, respond, (cancel) => req.once('close', cancel))
+    return null
   }
 
   async function upload(req: IncomingMessage, query: URLSearchParams): Promise<Reply> {

@@ -64,37 +64,44 @@ export class LongPollTransport extends Observable<ServerTransportEvents> impleme
   }
 
   /**
-   * A poll: resolves with the queued batches at once, or holds up to
-   * `holdMs` for the next one (null when nothing came). `onAbandoned`
-   * registers a callback for the client going away mid-hold.
+   * A poll: `respond` gets the queued batches at once, or the next one
+   * within `holdMs` (null when nothing came). `onAbandoned` registers a
+   * callback for the client going away mid-hold. A callback rather than a
+   * promise: a thousand idle clients each hold a poll, and a held promise
+   * chain (the async handler's frame, its promises and closures) was a
+   * tenth of the heap each of them cost.
    */
-  poll(holdMs: number, onAbandoned: (cancel: () => void) => void): Promise<Uint8Array | null> {
-    if (this.isClosed) return Promise.resolve(null)
+  poll(holdMs: number, respond: (body: Uint8Array | null) => void, onAbandoned: (cancel: () => void) => void): void {
+    if (this.isClosed) {
+      respond(null)
+      return
+    }
     // A newer poll supersedes the held one, which is answered empty.
     if (this.held) this.held.respond(null)
     this.held = null
     // Answered at once (a backlog, or a resend of what the client did not acknowledge): not paced.
     this.wasLastPollPaced = false
-    if (this.queue.length > 0) return Promise.resolve(this.take())
-    return new Promise((resolve) => {
-      // One timer per held poll, in Node's shared list for this duration:
-      // no per-second work while thousands of clients wait.
-      const timer = setTimeout(() => poll.respond(null), holdMs)
-      let isAnswered = false
-      const poll: HeldPoll = {
-        respond: (body, isPaced = false) => {
-          // Once only: the request's `close` (onAbandoned) also fires after a normal answer.
-          if (isAnswered) return
-          isAnswered = true
-          clearTimeout(timer)
-          if (this.held === poll) this.held = null
-          this.wasLastPollPaced = isPaced
-          resolve(body)
-        },
-      }
-      this.held = poll
-      onAbandoned(() => poll.respond(null))
-    })
+    if (this.queue.length > 0) {
+      respond(this.take())
+      return
+    }
+    // One timer per held poll, in Node's shared list for this duration:
+    // no per-second work while thousands of clients wait.
+    const timer = setTimeout(() => poll.respond(null), holdMs)
+    let isAnswered = false
+    const poll: HeldPoll = {
+      respond: (body, isPaced = false) => {
+        // Once only: the request's `close` (onAbandoned) also fires after a normal answer.
+        if (isAnswered) return
+        isAnswered = true
+        clearTimeout(timer)
+        if (this.held === poll) this.held = null
+        this.wasLastPollPaced = isPaced
+        respond(body)
+      },
+    }
+    this.held = poll
+    onAbandoned(() => poll.respond(null))
   }
 
   /** Batches queued right now, for a POST's response (piggybacking); null when none. */
