@@ -31,13 +31,12 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import type { ObservableV2 } from 'lib0/observable'
 import { Observable } from '../../common/observable'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeSavedMessage, encodeUpdateMessage, splitDocMessage } from '../../common/messages'
 import type { Channel, ChannelEvents, ChannelStatus } from './channel'
 
 /** What a provider needs of a channel: the real one or a tab's share of it. */
-export interface ChannelPort extends ObservableV2<ChannelEvents> {
+export interface ChannelPort extends Observable<ChannelEvents> {
   readonly status: ChannelStatus
   send(payload: Uint8Array): void
   close(reason?: string): void

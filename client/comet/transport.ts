@@ -3,7 +3,7 @@
  * implementation per transport; the Channel owns the codec, ordering and
  * acknowledgement, a transport only moves bytes.
  */
-import type { ObservableV2 } from 'lib0/observable'
+import type { Observable } from '../../common/observable'
 import type { TransportName } from '../../common/comet/handshake'
 
 /** Events every client transport emits. */
@@ -25,7 +25,7 @@ export type ClientTransportEvents = {
 }
 
 /** A client-side transport. */
-export interface ClientTransport extends ObservableV2<ClientTransportEvents> {
+export interface ClientTransport extends Observable<ClientTransportEvents> {
   readonly name: TransportName
   /** Whether every request already tells the server the channel's ack (long-polling), so no ack needs sending alone. */
   readonly acksEveryRequest?: boolean

@@ -3,7 +3,7 @@
  * implementation per transport (WebSocket now; long-poll and streaming later).
  * A transport knows bytes, not frames: the Session owns the codec.
  */
-import type { ObservableV2 } from 'lib0/observable'
+import type { Observable } from '../../common/observable'
 import type { TransportName } from '../../common/comet/handshake'
 
 /** Events every server transport emits. */
@@ -19,7 +19,7 @@ export type ServerTransportEvents = {
 }
 
 /** A server-side transport carrying one session. */
-export interface ServerTransport extends ObservableV2<ServerTransportEvents> {
+export interface ServerTransport extends Observable<ServerTransportEvents> {
   readonly name: TransportName
   /** Send one encoded batch. Must not throw; a dead transport drops it (the session resends). */
   send(batch: Uint8Array): void

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../../common/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import * as limits from '../../../../common/limits'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
@@ -11,7 +11,7 @@ import type { ClientTransport, ClientTransportEvents } from '../../../../client/
 type Resume = { sid: string; ack: number } | null
 
 /** A transport driven by hand: records what the channel sends, emits what the test feeds it. */
-class FakeTransport extends ObservableV2<ClientTransportEvents> implements ClientTransport {
+class FakeTransport extends Observable<ClientTransportEvents> implements ClientTransport {
   readonly sent: Uint8Array[] = []
   readonly closes: { code: number; reason: string }[] = []
   isClosed = false

@@ -7,7 +7,7 @@ import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../../common/observable'
 import type { ChannelEvents, ChannelStatus } from '../../../../client/comet/channel'
 import { SharedChannel, type ChannelPort, type LockManagerLike } from '../../../../client/comet/tab-leader'
 import { DocErrorCode, MessageType, encodeEmptyMessage, encodeErrorMessage, encodeSavedMessage, encodeUpdateMessage, splitDocMessage, startDocMessage } from '../../../../common/messages'
@@ -61,7 +61,7 @@ class FakeLocks implements LockManagerLike {
 }
 
 /** The real channel's stand-in: records what is sent, emits what the test says the server sent. */
-class FakeChannel extends ObservableV2<ChannelEvents> implements ChannelPort {
+class FakeChannel extends Observable<ChannelEvents> implements ChannelPort {
   readonly sent: Uint8Array[] = []
   status: ChannelStatus = { state: 'connecting', transport: null }
   closed: string | null = null

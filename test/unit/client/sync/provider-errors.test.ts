@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../../common/observable'
 import { Awareness } from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import type { ChannelEvents, ChannelStatus } from '../../../../client/comet/channel'
@@ -15,7 +15,7 @@ import { CometProvider } from '../../../../client/sync/provider'
 import { DocErrorCode, MessageType, encodeErrorMessage, splitDocMessage, startDocMessage } from '../../../../common/messages'
 
 /** A channel driven by hand: records what the provider sends. */
-class FakeChannel extends ObservableV2<ChannelEvents> implements ChannelPort {
+class FakeChannel extends Observable<ChannelEvents> implements ChannelPort {
   status: ChannelStatus = { state: 'open', transport: 'websocket' }
   readonly sent: { docId: string; type: number }[] = []
   send(payload: Uint8Array): void {

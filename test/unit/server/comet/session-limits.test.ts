@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../../common/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { SessionId } from '../../../../common/ids'
@@ -8,7 +8,7 @@ import { Session, type SessionOptions } from '../../../../server/comet/session'
 import type { ServerTransport, ServerTransportEvents } from '../../../../server/comet/transport'
 import type { LimitName } from '../../../../server/util/limit-names'
 
-class FakeTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport {
+class FakeTransport extends Observable<ServerTransportEvents> implements ServerTransport {
   readonly name = 'websocket' as const
   bufferedBytes = 0
   readonly closes: { code: number; reason: string }[] = []

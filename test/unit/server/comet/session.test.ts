@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ObservableV2 } from 'lib0/observable'
+import { Observable } from '../../../../common/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import { parseHandshake, type Handshake } from '../../../../common/comet/handshake'
@@ -9,7 +9,7 @@ import { Session, type SessionOptions } from '../../../../server/comet/session'
 import type { ServerTransport, ServerTransportEvents } from '../../../../server/comet/transport'
 
 /** A transport driven by hand: records what the session sends, emits what the test feeds it. */
-class FakeTransport extends ObservableV2<ServerTransportEvents> implements ServerTransport {
+class FakeTransport extends Observable<ServerTransportEvents> implements ServerTransport {
   readonly name = 'websocket' as const
   readonly bufferedBytes = 0
   readonly sent: Uint8Array[] = []
