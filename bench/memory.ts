@@ -6,6 +6,15 @@
  * readings follow a full garbage collection in the server (every server
  * alike), so they count what the server holds for its clients rather than
  * how much garbage connecting them left to collect.
+ *
+ * Every server alike runs here with V8's young generation held at its
+ * smallest size (`--max-semi-space-size=1`). That space is a per-process
+ * allocation buffer, empty after a full collection; V8 grows it up to
+ * 32 MiB when a burst of allocations survives (a thousand clients
+ * connecting at once) and gives it back only after it has been idle for
+ * a while. Left free, it landed on the reading at random: the same
+ * long-polling run measured 17.5 or 33 KiB per client, with the live heap
+ * the same in both.
  */
 import type { Target } from './clients'
 import type { WorkerPool } from './pool'
@@ -16,28 +25,35 @@ export interface MemoryResult {
   clients: number
   /** Bytes of server RSS per idle client on one document. */
   perClientBytes: number
+  /** Of those, bytes of live JS heap (after a full collection). */
+  perClientHeapBytes: number
   documents: number
   /** Bytes of server RSS per open document (one idle client each), the client's own share taken off. */
   perDocumentBytes: number
+  /** Of those, bytes of live JS heap. */
+  perDocumentHeapBytes: number
 }
 
+/** Node flags for every server the memory workload starts (see the module comment). */
+export const memoryNodeFlags = ['--max-semi-space-size=1'] as const
 
-async function growth(pool: WorkerPool, target: Omit<Target, 'url'>, docs: number, clientsPerDoc: number, settleMs: number): Promise<number> {
-  const server = await startServer(target.server)
+/** Growth of the server's RSS and live JS heap, in bytes, from connecting `docs` × `clientsPerDoc` idle clients. */
+async function growth(pool: WorkerPool, target: Omit<Target, 'url'>, docs: number, clientsPerDoc: number, settleMs: number): Promise<{ rss: number; heap: number }> {
+  const server = await startServer(target.server, { nodeFlags: memoryNodeFlags })
   try {
     const full = { ...target, url: server.url }
     // Warm up, so code loaded on first use is in the baseline.
     const warm = await connectLayout(pool, server, full, { docs: 1, clientsPerDoc: 2, writersPerDoc: 0 })
     await warm.close()
     await sleep(settleMs)
-    await server.collectGarbage()
-    const before = server.rss()
+    const heapBefore = await server.collectGarbage()
+    const rssBefore = server.rss()
     const session = await connectLayout(pool, server, full, { docs, clientsPerDoc, writersPerDoc: 0 })
     await sleep(settleMs)
-    await server.collectGarbage()
-    const after = server.rss()
+    const heapAfter = await server.collectGarbage()
+    const rssAfter = server.rss()
     await session.close()
-    return after - before
+    return { rss: rssAfter - rssBefore, heap: heapAfter - heapBefore }
   } finally {
     await server.stop()
   }
@@ -45,7 +61,16 @@ async function growth(pool: WorkerPool, target: Omit<Target, 'url'>, docs: numbe
 
 /** `settleMs`: how long to let the server settle before reading its memory. */
 export async function measureMemory(pool: WorkerPool, target: Omit<Target, 'url'>, clients: number, documents: number, settleMs: number): Promise<MemoryResult> {
-  const perClientBytes = (await growth(pool, target, 1, clients, settleMs)) / clients
-  const perDocumentBytes = (await growth(pool, target, documents, 1, settleMs)) / documents - perClientBytes
-  return { clients, perClientBytes, documents, perDocumentBytes }
+  const perClient = await growth(pool, target, 1, clients, settleMs)
+  const perDocument = await growth(pool, target, documents, 1, settleMs)
+  const perClientBytes = perClient.rss / clients
+  const perClientHeapBytes = perClient.heap / clients
+  return {
+    clients,
+    perClientBytes,
+    perClientHeapBytes,
+    documents,
+    perDocumentBytes: perDocument.rss / documents - perClientBytes,
+    perDocumentHeapBytes: perDocument.heap / documents - perClientHeapBytes,
+  }
 }

@@ -152,9 +152,14 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
   if (results.memory.length > 0) {
     parts.push(
       '## Server memory (RSS growth)',
+      'After 10 s idle and a full garbage collection, in every server alike; every server runs this workload with V8\'s young generation held at its smallest (`--max-semi-space-size=1`, see `bench/memory.ts`).',
       table(
         ['Server', 'Per idle client', 'Per open document'],
-        results.memory.map((row) => [row.target, `${kib(row.perClientBytes)} (${row.clients} clients)`, `${kib(row.perDocumentBytes)} (${row.documents} documents)`]),
+        results.memory.map((row) => [
+          row.target,
+          `${kib(row.perClientBytes)} (${row.clients} clients; JS heap ${kib(row.perClientHeapBytes)})`,
+          `${kib(row.perDocumentBytes)} (${row.documents} documents; JS heap ${kib(row.perDocumentHeapBytes)})`,
+        ]),
       ),
     )
   }

@@ -173,7 +173,8 @@ async function runMemory(pool: WorkerPool, plan: Plan, results: BenchResults): P
   for (const row of rows) {
     const result = await measureMemory(pool, row, plan.memory.clients, plan.memory.documents, plan.memory.settleMs)
     results.memory.push({ target: targetName(row), ...result })
-    log(`memory ${targetName(row)}: ${(result.perClientBytes / 1024).toFixed(1)} KiB per idle client, ${(result.perDocumentBytes / 1024).toFixed(1)} KiB per document`)
+    const kib = (bytes: number): string => (bytes / 1024).toFixed(1)
+    log(`memory ${targetName(row)}: ${kib(result.perClientBytes)} KiB per idle client (JS heap ${kib(result.perClientHeapBytes)}), ${kib(result.perDocumentBytes)} KiB per document (JS heap ${kib(result.perDocumentHeapBytes)})`)
   }
 }
 

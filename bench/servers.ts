@@ -32,8 +32,8 @@ export interface RunningServer {
    * ms (its /metrics gauge, sampled every 10 ms); null for the peers.
    */
   loopLagMs(): Promise<number | null>
-  /** Run a full garbage collection in the server (see peers/gc-preload.cjs). */
-  collectGarbage(): Promise<void>
+  /** Run a full garbage collection in the server (see peers/gc-preload.cjs); resolves with its live JS heap, in bytes. */
+  collectGarbage(): Promise<number>
   /** Create a document and return its name (Cometpad needs one created; the peers take any name). */
   createDoc(): Promise<string>
   /** Cometpad: its data folder. */
@@ -87,9 +87,9 @@ process.on('exit', () => {
 })
 
 /** Spawn `args` and resolve with the URL once stdout matches `ready`. */
-function spawnUntil(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; url: string }> {
+function spawnUntil(args: string[], env: Record<string, string>, ready: RegExp, nodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const gcArgs = ['--expose-gc', '--require', path.join(root, 'bench/peers/gc-preload.cjs')]
-  const child = spawn(process.execPath, [...gcArgs, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const child = spawn(process.execPath, [...gcArgs, ...nodeFlags, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   running.add(child)
   child.once('exit', () => running.delete(child))
   let stdout = ''
@@ -129,18 +129,24 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 let docCounter = 0
 
+/** The answer of `bench/peers/gc-preload.cjs` to a garbage collection request. */
+function isGcDone(message: unknown): message is { gcDone: true; heapUsedBytes: number } {
+  return typeof message === 'object' && message !== null && 'gcDone' in message && 'heapUsedBytes' in message && typeof message.heapUsedBytes === 'number'
+}
+
 /**
- * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each Cometpad server run
- * there (open it in Chrome DevTools or speedscope), sampling every
+ * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of each server run (ours
+ * and the peers') to `<dir>/<server>/` (open it in Chrome DevTools or
+ * speedscope), sampling every
  * `BENCH_CPU_PROF_INTERVAL` µs (default 1000); `BENCH_HEAP_SIGNAL=1`
  * lets SIGUSR2 write a heap snapshot; `BENCH_TRACE_GC=1` logs every garbage
  * collection, `BENCH_TRACE_GC=nvp` with every phase and size (with
  * `BENCH_SERVER_LOG=1` to see it).
  */
-function profileArgs(): string[] {
+function profileArgs(kind: ServerKind): string[] {
   const dir = process.env.BENCH_CPU_PROF
   return [
-    ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, kind)}`] : []),
     ...(dir && process.env.BENCH_CPU_PROF_INTERVAL ? [`--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL}`] : []),
     ...(process.env.BENCH_HEAP_SIGNAL ? ['--heapsnapshot-signal=SIGUSR2'] : []),
     ...(process.env.BENCH_TRACE_GC ? [process.env.BENCH_TRACE_GC === 'nvp' ? '--trace-gc-nvp' : '--trace-gc'] : []),
@@ -153,6 +159,8 @@ export interface StartOptions {
   dataDir?: string
   /** Keep the data folder on stop (to restart on it). */
   keepData?: boolean
+  /** Extra Node and V8 flags; the memory workload passes the same to every server. */
+  nodeFlags?: readonly string[]
 }
 
 export async function startServer(kind: ServerKind, options: StartOptions = {}): Promise<RunningServer> {
@@ -162,16 +170,17 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
   if (kind === 'cometpad') {
     dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'cometpad-bench-')))
     ;({ child, url } = await spawnUntil(
-      [...profileArgs(), path.join(root, 'dist/server/main.js')],
+      [...profileArgs(kind), path.join(root, 'dist/server/main.js')],
       { ...cometpadBenchEnv, HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir },
       /Cometpad listening on (http:\/\/\S+)/,
+      options.nodeFlags,
     ))
   } else if (kind === 'y-websocket') {
     const port = await freePort()
-    ;({ child } = await spawnUntil([path.join(root, 'node_modules/@y/websocket-server/src/server.js')], { HOST: '127.0.0.1', PORT: String(port) }, /(running) at/))
+    ;({ child } = await spawnUntil([...profileArgs(kind), path.join(root, 'node_modules/@y/websocket-server/src/server.js')], { HOST: '127.0.0.1', PORT: String(port) }, /(running) at/, options.nodeFlags))
     url = `http://127.0.0.1:${port}`
   } else {
-    ;({ child, url } = await spawnUntil([path.join(root, 'bench/peers/hocuspocus.mjs')], { PORT: '0' }, /listening on (http:\/\/\S+)/))
+    ;({ child, url } = await spawnUntil([...profileArgs(kind), path.join(root, 'bench/peers/hocuspocus.mjs')], { PORT: '0' }, /listening on (http:\/\/\S+)/, options.nodeFlags))
   }
   const pid = child.pid!
   return {
@@ -181,13 +190,13 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
     rss: () => readRss(pid),
     cpuMs: () => readCpuMs(pid),
     collectGarbage() {
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${kind} did not answer a garbage collection request`)), 10_000)
         const onMessage = (message: unknown): void => {
-          if (message !== 'bench:gc-done') return
+          if (!isGcDone(message)) return
           clearTimeout(timer)
           child.off('message', onMessage)
-          resolve()
+          resolve(message.heapUsedBytes)
         }
         child.on('message', onMessage)
         child.send('bench:gc')
