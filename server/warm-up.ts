@@ -91,7 +91,7 @@ class LoopbackClient {
   readonly open: Promise<void>
 
   constructor(url: string) {
-    this.socket = new WebSocket(url, { perMessageDeflate: false })
+    this.socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: roundTimeoutMs })
     this.socket.binaryType = 'nodebuffer'
     this.socket.on('message', () => this.received++)
     this.open = new Promise((resolve, reject) => {
