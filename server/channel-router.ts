@@ -28,7 +28,6 @@ class SessionPeer implements Peer {
   /** Known once the address is resolved. */
   docId: DocId | null = null
   canWrite = false
-  private readonly prefix: Uint8Array
 
   constructor(
     private readonly session: Session,
@@ -39,9 +38,6 @@ class SessionPeer implements Peer {
     private readonly addressed: WeakMap<Uint8Array, { address: string; payload: Uint8Array }>,
   ) {
     this.id = `${session.id}/${address}`
-    const encoder = encoding.createEncoder()
-    encoding.writeVarString(encoder, address)
-    this.prefix = encoding.toUint8Array(encoder)
   }
 
   send(message: Uint8Array): void {
@@ -52,9 +48,14 @@ class SessionPeer implements Peer {
       this.session.send(cached.payload)
       return
     }
-    const payload = new Uint8Array(this.prefix.length + message.length)
-    payload.set(this.prefix, 0)
-    payload.set(message, this.prefix.length)
+    // Encoded here rather than kept per peer: once per message and address,
+    // while a thousand peers of one document would each hold a copy.
+    const encoder = encoding.createEncoder()
+    encoding.writeVarString(encoder, this.address)
+    const prefix = encoding.toUint8Array(encoder)
+    const payload = new Uint8Array(prefix.length + message.length)
+    payload.set(prefix, 0)
+    payload.set(message, prefix.length)
     this.addressed.set(message, { address: this.address, payload })
     this.session.send(payload)
   }

@@ -89,6 +89,9 @@ export type SessionEvents = {
 
 
 
+/** Every session's advice until it is given its own: one frozen object, not one per session. */
+const defaultAdvice: Advice = Object.freeze({ reconnect: 'retry', retryAfterMs: 0 })
+
 /** See the module comment. */
 export class Session extends Observable<SessionEvents> {
   private transport: ServerTransport | null = null
@@ -121,8 +124,8 @@ export class Session extends Observable<SessionEvents> {
   /** The highest `ack` a poll carried (see {@link admitPoll}). */
   private lastPollAck = 0
   private lastTransportNameValue: TransportName | null = null
-  /** Advice sent with the next handshake. */
-  advice: Advice = { reconnect: 'retry', retryAfterMs: 0 }
+  /** Advice sent with the next handshake (the shared default until {@link setAdvice}). */
+  advice: Advice = defaultAdvice
 
   constructor(
     readonly id: SessionId,

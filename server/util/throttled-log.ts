@@ -22,7 +22,7 @@ export class ThrottledLog {
   private lastAt = Number.NEGATIVE_INFINITY
   private suppressed = 0
   private lastMessage = ''
-  private lastFields: object = {}
+  private lastFields: object | null = null
 
   constructor(options: ThrottledLogOptions) {
     this.logger = options.logger
@@ -58,6 +58,6 @@ export class ThrottledLog {
     if (this.suppressed === 0) return
     const suppressed = this.suppressed
     this.suppressed = 0
-    this.logger.warn({ ...this.lastFields, suppressed }, this.lastMessage)
+    this.logger.warn({ ...(this.lastFields ?? {}), suppressed }, this.lastMessage)
   }
 }
