@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   try {
     server = await createServer(config)
   } catch (error) {
-    process.stderr.write(`cometpad: could not start: ${(error as Error).message}\n`)
+    // The usual first-run failure: say what to do, not only what happened.
+    const hint = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `\nport ${config.port} on ${config.host} is taken (another Cometpad?); choose another with --port or PORT` : ''
+    process.stderr.write(`cometpad: could not start: ${(error as Error).message}${hint}\n`)
     process.exit(1)
   }
   process.stdout.write(`Cometpad listening on ${server.url}\n`)
