@@ -29,7 +29,6 @@ import { StaticClient, defaultClientDir } from './http/static-client'
 import { ServerMetrics } from './http/metrics'
 import { guardUpgrade, originGuard } from './http/origin'
 import { IpCounter } from './util/ip-counter'
-import { warmUp } from './warm-up'
 
 /** Parts a caller may supply instead of the defaults (tests). */
 export interface ServerDeps {
@@ -59,9 +58,14 @@ export interface CometpadServer {
   close(): Promise<void>
 }
 
+/** The server's structured log, at the configured level. */
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { app: 'cometpad' } })
+}
+
 /** Create, start and return a server listening on `config.host:config.port`. */
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<CometpadServer> {
-  const logger = deps.logger ?? pino({ level: config.logLevel, base: { app: 'cometpad' } })
+  const logger = deps.logger ?? createLogger(config)
   const metrics = new ServerMetrics()
   let rawStore: DocStore & HealthReporting
   try {
@@ -149,8 +153,6 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nno WebSocket endpoint here\n')
   })
 
-  // Before listening, so the first clients after a restart do not pay for compiling the hot paths.
-  await warmUp(store, logger)
   sessions.start()
   try {
     await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,8 @@
  * print where to open it, and shut down gracefully on SIGTERM or SIGINT.
  */
 import { ConfigError, loadConfig, usage, wantsHelp } from './config'
-import { createServer } from './app'
+import { createLogger, createServer } from './app'
+import { warmUp } from './warm-up'
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
@@ -21,9 +22,12 @@ async function main(): Promise<void> {
     }
     throw error
   }
+  const logger = createLogger(config)
+  // Before the real server listens, so its first clients after a restart do not pay for compiling the hot paths.
+  await warmUp(config, logger)
   let server
   try {
-    server = await createServer(config)
+    server = await createServer(config, { logger })
   } catch (error) {
     // The usual first-run failure: say what to do, not only what happened.
     const hint = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `\nport ${config.port} on ${config.host} is taken (another Cometpad?); choose another with --port or PORT` : ''

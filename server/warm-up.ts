@@ -8,33 +8,24 @@
  * trace (`npm run bench -- --only=cold-load`), the first load after a
  * restart took twice as long as the next one (48 against 24 ms).
  *
- * So before listening, the server runs its own hot paths on throwaway
- * data: a private copy of the Comet stack (sessions, channel router,
- * directory, rooms) over an in-memory store, behind a throwaway WebSocket
- * server on a free loopback port, and two loopback clients that join a
- * stored document, sync, edit and share presence. One read of the real
- * store warms LevelDB's read path. Nothing is written to the real store,
- * nothing is logged, and no client can reach any of it. It adds about
- * 100 ms to startup.
+ * So before the real server starts, `main.ts` runs the hot paths on
+ * throwaway data: a throwaway server (the same `createServer`, over an
+ * in-memory store, on a free loopback port, logging nothing) and two
+ * loopback clients that join a stored document, sync, edit and share
+ * presence. Nothing of it reaches the real store, and no client can reach
+ * it. It adds about 100 ms to startup.
  */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
-import { WebSocket, WebSocketServer } from 'ws'
+import { WebSocket } from 'ws'
 import type { Logger } from 'pino'
 import { CloseCode } from '../common/close-codes'
 import { encodeBatch, FrameKind } from '../common/comet/frame'
-import { newDocId } from '../common/ids'
 import { encodeEmptyMessage, encodeUpdateMessage, MessageType, startDocMessage } from '../common/messages'
-import { ChannelRouter } from './channel-router'
-import { SessionRegistry } from './comet/session-registry'
-import { WebSocketTransport } from './comet/transports/websocket'
-import { DocDirectory } from './docs/doc-directory'
-import { RoomRegistry } from './rooms/room-registry'
-import type { DocStore } from './storage/doc-store'
+import { createServer, type CometpadServer } from './app'
+import type { Config } from './config'
 import { MemoryDocStore } from './storage/memory-doc-store'
 
 /** How many times the whole exchange runs: enough for V8 to compile every path and feed its inline caches. */
@@ -42,18 +33,30 @@ const rounds = 3
 /** Give up on a round that has not finished in this long (it is only a warm-up). */
 const roundTimeoutMs = 2_000
 
-/** Warm the hot paths. `store` is only read. */
-export async function warmUp(store: DocStore, logger: Logger): Promise<void> {
+/**
+ * Warm the hot paths with a throwaway server built from `config` (its
+ * limits; never its port, address or data). Never throws: a failed round
+ * is logged as a warning and startup goes on.
+ */
+export async function warmUp(config: Config, logger: Logger): Promise<void> {
   const started = performance.now()
-  const quiet = logger.child({}, { level: 'silent' })
-  for (let round = 0; round < rounds; round++) {
-    try {
-      await warmChannel(quiet)
-    } catch (error) {
-      logger.warn({ err: error }, "warm-up round failed; starting anyway")
+  let server: CometpadServer
+  try {
+    server = await createServer({ ...config, host: '127.0.0.1', port: 0 }, { store: new MemoryDocStore(), logger: logger.child({}, { level: 'silent' }) })
+  } catch (error) {
+    logger.warn({ err: error }, 'warm-up server did not start; starting anyway')
+    return
+  }
+  try {
+    for (let round = 0; round < rounds; round++) {
+      try {
+        await exchange(server)
+      } catch (error) {
+        logger.warn({ err: error }, 'warm-up round failed; starting anyway')
+      }
     }
-    // One read of a document that does not exist: LevelDB's read path, no write.
-    await store.loadState(newDocId())
+  } finally {
+    await server.close().catch((error: unknown) => logger.warn({ err: error }, 'warm-up server did not close cleanly'))
   }
   logger.debug({ ms: Math.round(performance.now() - started) }, 'warmed up')
 }
@@ -113,34 +116,16 @@ class LoopbackClient {
   }
 }
 
-async function warmChannel(logger: Logger): Promise<void> {
-  const memory = new MemoryDocStore()
-  const directory = new DocDirectory(memory)
-  const rooms = new RoomRegistry({ store: memory, logger })
-  const sessions = new SessionRegistry({
-    pingIntervalMs: 60_000,
-    pingTimeoutMs: 60_000,
-    sessionGraceMs: 0,
-    maxFrameBytes: 1 << 20,
-    maxUnackedFrames: 4096,
-    transports: ['websocket'],
-  })
-  new ChannelRouter({ sessions, rooms, directory, logger })
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
-  const server = http.createServer((_req, res) => res.writeHead(404).end())
-  server.on('upgrade', (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (ws) => sessions.create(undefined, 'websocket').attach(new WebSocketTransport(ws), 0, false))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
+/** One round: a reader and a writer of a new stored document, through the whole stack. */
+async function exchange(server: CometpadServer): Promise<void> {
   const clients: LoopbackClient[] = []
+  const source = sampleDocument()
+  const edited = new Y.Doc()
+  const awareness = new awarenessProtocol.Awareness(edited)
   try {
-    const { docId } = await directory.create()
-    const source = sampleDocument()
-    await memory.append(docId, Y.encodeStateAsUpdate(source))
-    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`
+    const { docId } = await server.directory.create()
+    await server.store.append(docId, Y.encodeStateAsUpdate(source))
+    const url = `${server.url.replace(/^http/, 'ws')}/comet/ws`
     const syncStep1 = (doc: Y.Doc) => {
       const encoder = startDocMessage(docId, MessageType.Sync)
       syncProtocol.writeSyncStep1(encoder, doc)
@@ -152,34 +137,25 @@ async function warmChannel(logger: Logger): Promise<void> {
     clients.push(reader)
     await reader.open
     reader.send(encodeEmptyMessage(docId, MessageType.Join), syncStep1(new Y.Doc()))
-    await until(() => reader.received >= 2 && rooms.peek(docId)?.peerCount === 1)
+    await until(() => reader.received >= 2 && server.rooms.peek(docId)?.peerCount === 1)
 
     // A writer: an edit the room builds its Y.Doc for, validates, applies, stores and broadcasts; then presence.
     const writer = new LoopbackClient(url)
     clients.push(writer)
     await writer.open
-    const edited = new Y.Doc()
     Y.applyUpdate(edited, Y.encodeStateAsUpdate(source))
     const before = Y.encodeStateVector(edited)
     edited.getXmlFragment('prosemirror').insert(0, [new Y.XmlText('typed')])
-    const awareness = new awarenessProtocol.Awareness(edited)
     awareness.setLocalState({ user: { name: 'warm-up', color: '#000000' }, cursor: null })
     const presence = startDocMessage(docId, MessageType.Awareness)
     encoding.writeVarUint8Array(presence, awarenessProtocol.encodeAwarenessUpdate(awareness, [edited.clientID]))
     const seen = reader.received
     writer.send(encodeEmptyMessage(docId, MessageType.Join), syncStep1(edited), encodeUpdateMessage(docId, 1, Y.encodeStateAsUpdate(edited, before)), encoding.toUint8Array(presence))
     await until(() => reader.received > seen && writer.received >= 2)
+  } finally {
+    await Promise.all(clients.map((client) => client.close()))
     awareness.destroy()
     edited.destroy()
     source.destroy()
-  } finally {
-    await Promise.all(clients.map((client) => client.close()))
-    sessions.closeAll(CloseCode.Normal, 'warm-up done')
-    await rooms.closeAll()
-    await memory.close()
-    for (const ws of wss.clients) ws.terminate()
-    wss.close()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 }
