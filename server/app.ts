@@ -129,8 +129,10 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const httpServer = http.createServer((req, res) => {
     if (!longPoll(req, res)) void koa(req, res)
   })
+  // One listener for every upgrading socket, not a closure each (it stays on the socket for its life).
+  const onUpgradeSocketError = (error: Error) => logger.debug({ err: error }, 'socket error during upgrade')
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', (error) => logger.debug({ err: error }, 'socket error during upgrade'))
+    socket.on('error', onUpgradeSocketError)
     const url = new URL(req.url ?? '/', 'http://localhost')
     const isEndpoint = url.pathname === '/comet/ws' || url.pathname.startsWith('/yjs/')
     // Before the upgrade: a refused page never gets a socket, so never a session.

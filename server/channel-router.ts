@@ -18,10 +18,17 @@ import type { Room } from './rooms/room'
 import type { DocId } from '../common/ids'
 import { ThrottledLog } from './util/throttled-log'
 
+/** What the router keeps for one session. */
+class SessionChannels {
+  /** Its documents, by the address the client used. */
+  readonly peers = new Map<string, SessionPeer>()
+  /** Its refusal log, shared by all its documents (one line a second at most); made on the first refusal. */
+  refusals: ThrottledLog | null = null
+}
+
 /** A session's membership of one document. */
 class SessionPeer implements Peer {
   readonly speaksCometpad = true
-  readonly id: string
   /** The room once joined; messages that arrive while the join resolves wait in `backlog`. */
   room: Room | null = null
   backlog: Uint8Array[] = []
@@ -32,12 +39,15 @@ class SessionPeer implements Peer {
   constructor(
     private readonly session: Session,
     readonly address: string,
-    /** The session's refusal log, shared by all its documents. */
-    readonly refusals: ThrottledLog,
+    /** The router's state for the session (its refusal log). */
+    readonly channels: SessionChannels,
     /** Addressed copies of broadcast messages, shared by every peer (see `send`). */
     private readonly addressed: WeakMap<Uint8Array, { address: string; payload: Uint8Array }>,
-  ) {
-    this.id = `${session.id}/${address}`
+  ) {}
+
+  /** For log lines; made on demand rather than kept by every peer. */
+  get id(): string {
+    return `${this.session.id}/${this.address}`
   }
 
   send(message: Uint8Array): void {
@@ -82,6 +92,8 @@ export class ChannelRouter {
   private readonly maxDocsPerSession: number
   /** See SessionPeer.send; entries go with the messages they copy. */
   private readonly addressed = new WeakMap<Uint8Array, { address: string; payload: Uint8Array }>()
+  /** Each open session's documents. */
+  private readonly channels = new Map<Session, SessionChannels>()
 
   constructor(private readonly options: ChannelRouterOptions) {
     this.maxDocsPerSession = options.maxDocsPerSession ?? 64
@@ -89,50 +101,60 @@ export class ChannelRouter {
   }
 
   private onSession(session: Session): void {
-    const peers = new Map<string, SessionPeer>()
-    // One line a second at most per session, however much it sends that is refused.
-    const refusals = new ThrottledLog({ logger: this.options.logger })
-    session.on('message', (payload) => {
-      let split
-      try {
-        split = splitDocMessage(payload)
-      } catch (error) {
-        session.close(CloseCode.BadFrame, `malformed message: ${(error as Error).message}`)
+    this.channels.set(session, new SessionChannels())
+    session.on('message', this.onMessage)
+    session.on('close', this.onClose)
+  }
+
+  // One listener for every session, not a closure per session: each
+  // session's state is in `channels`.
+  private readonly onMessage = (payload: Uint8Array, session: Session): void => {
+    const channels = this.channels.get(session)
+    if (!channels) return
+    let split
+    try {
+      split = splitDocMessage(payload)
+    } catch (error) {
+      session.close(CloseCode.BadFrame, `malformed message: ${(error as Error).message}`)
+      return
+    }
+    const { docId: address, type, message } = split
+    const peers = channels.peers
+    const peer = peers.get(address)
+    if (type === MessageType.Join) {
+      if (peer) return
+      if (peers.size >= this.maxDocsPerSession) {
+        session.send(encodeErrorMessage(address, DocErrorCode.Forbidden, `at most ${this.maxDocsPerSession} documents per connection`))
         return
       }
-      const { docId: address, type, message } = split
-      const peer = peers.get(address)
-      if (type === MessageType.Join) {
-        if (peer) return
-        if (peers.size >= this.maxDocsPerSession) {
-          session.send(encodeErrorMessage(address, DocErrorCode.Forbidden, `at most ${this.maxDocsPerSession} documents per connection`))
-          return
-        }
-        // Registered at once, so the messages that follow a Join in the
-        // same batch wait for the room instead of being refused.
-        const joining = new SessionPeer(session, address, refusals, this.addressed)
-        peers.set(address, joining)
-        void this.join(session, peers, joining)
-        return
-      }
-      if (type === MessageType.Leave) {
-        if (peer) this.leave(peers, peer)
-        return
-      }
-      if (!peer) {
-        session.send(encodeErrorMessage(address, DocErrorCode.NotJoined, 'join the document before sending to it'))
-        return
-      }
-      if (!peer.room) {
-        peer.backlog.push(message)
-        return
-      }
-      this.dispatch(peer, message)
-    })
-    session.on('close', () => {
-      for (const peer of peers.values()) this.leave(peers, peer)
-      refusals.flush()
-    })
+      // Registered at once, so the messages that follow a Join in the
+      // same batch wait for the room instead of being refused.
+      const joining = new SessionPeer(session, address, channels, this.addressed)
+      peers.set(address, joining)
+      void this.join(session, peers, joining)
+      return
+    }
+    if (type === MessageType.Leave) {
+      if (peer) this.leave(peers, peer)
+      return
+    }
+    if (!peer) {
+      session.send(encodeErrorMessage(address, DocErrorCode.NotJoined, 'join the document before sending to it'))
+      return
+    }
+    if (!peer.room) {
+      peer.backlog.push(message)
+      return
+    }
+    this.dispatch(peer, message)
+  }
+
+  private readonly onClose = (_code: number, _reason: string, session: Session): void => {
+    const channels = this.channels.get(session)
+    if (!channels) return
+    this.channels.delete(session)
+    for (const peer of channels.peers.values()) this.leave(channels.peers, peer)
+    channels.refusals?.flush()
   }
 
   private async join(session: Session, peers: Map<string, SessionPeer>, peer: SessionPeer): Promise<void> {
@@ -187,7 +209,8 @@ export class ChannelRouter {
     if (!peer.room) return
     const result = handleMessage(peer.room, peer, message)
     if (!result) return
-    peer.refusals.warn({ peer: peer.id, docId: peer.docId, ...result }, 'refused a message')
+    peer.channels.refusals ??= new ThrottledLog({ logger: this.options.logger })
+    peer.channels.refusals.warn({ peer: peer.id, docId: peer.docId, ...result }, 'refused a message')
     this.options.onRefused?.(result.refused)
   }
 }

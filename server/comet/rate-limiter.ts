@@ -24,6 +24,10 @@ export type RateLimitName = 'messages_per_second' | 'bytes_per_second'
 
 /** See the module comment. */
 export class RateLimiter {
+  // The rates are copied out of the limits object rather than keeping it:
+  // a server holds a limiter per session.
+  private readonly messagesPerSecond: number
+  private readonly bytesPerSecond: number
   private readonly messageCapacity: number
   private readonly byteCapacity: number
   private messageTokens: number
@@ -31,9 +35,11 @@ export class RateLimiter {
   private refilledAt: number
 
   constructor(
-    private readonly limits: RateLimits,
+    limits: RateLimits,
     private readonly now: () => number = Date.now,
   ) {
+    this.messagesPerSecond = limits.messagesPerSecond
+    this.bytesPerSecond = limits.bytesPerSecond
     const burst = limits.burst ?? 2
     this.messageCapacity = limits.messagesPerSecond * burst
     this.byteCapacity = limits.bytesPerSecond * burst
@@ -44,7 +50,7 @@ export class RateLimiter {
 
   /** Whether either limit is on (an off limiter can be skipped). */
   get isEnabled(): boolean {
-    return this.limits.messagesPerSecond > 0 || this.limits.bytesPerSecond > 0
+    return this.messagesPerSecond > 0 || this.bytesPerSecond > 0
   }
 
   /**
@@ -53,8 +59,8 @@ export class RateLimiter {
    */
   take(messages: number, bytes: number): RateLimitName | null {
     this.refill()
-    const checkMessages = this.limits.messagesPerSecond > 0
-    const checkBytes = this.limits.bytesPerSecond > 0
+    const checkMessages = this.messagesPerSecond > 0
+    const checkBytes = this.bytesPerSecond > 0
     if (checkMessages && messages > this.messageTokens) return 'messages_per_second'
     if (checkBytes && bytes > this.byteTokens && !(bytes > this.byteCapacity && this.byteTokens >= this.byteCapacity)) return 'bytes_per_second'
     if (checkMessages) this.messageTokens -= messages
@@ -71,8 +77,8 @@ export class RateLimiter {
     this.refill()
     const [tokens, capacity, rate] =
       limit === 'messages_per_second'
-        ? [this.messageTokens, this.messageCapacity, this.limits.messagesPerSecond]
-        : [this.byteTokens, this.byteCapacity, this.limits.bytesPerSecond]
+        ? [this.messageTokens, this.messageCapacity, this.messagesPerSecond]
+        : [this.byteTokens, this.byteCapacity, this.bytesPerSecond]
     if (rate <= 0 || tokens >= capacity) return 0
     return Math.ceil(((capacity - tokens) / rate) * 1_000)
   }
@@ -83,7 +89,7 @@ export class RateLimiter {
     if (elapsedMs <= 0) return
     this.refilledAt = now
     const seconds = elapsedMs / 1_000
-    this.messageTokens = Math.min(this.messageCapacity, this.messageTokens + seconds * this.limits.messagesPerSecond)
-    this.byteTokens = Math.min(this.byteCapacity, this.byteTokens + seconds * this.limits.bytesPerSecond)
+    this.messageTokens = Math.min(this.messageCapacity, this.messageTokens + seconds * this.messagesPerSecond)
+    this.byteTokens = Math.min(this.byteCapacity, this.byteTokens + seconds * this.bytesPerSecond)
   }
 }

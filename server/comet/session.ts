@@ -9,13 +9,13 @@
  * its acknowledgement is sent again. Upstream, Data frames are applied once,
  * in order; a repeated seq (a retried send) is dropped.
  */
-import { atTurnEnd } from '../util/turn-end'
+import { atTurnEnd, type TurnEndTask } from '../util/turn-end'
 import { Observable } from '../../common/observable'
 import { CloseCode, closeCodeName } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameError, FrameKind, type Frame } from '../../common/comet/frame'
 import type { Advice, Handshake, TransportName } from '../../common/comet/handshake'
 import type { SessionId } from '../../common/ids'
-import type { ServerTransport } from './transport'
+import type { ServerTransport, TransportReceiver } from './transport'
 import { RateLimiter } from './rate-limiter'
 import type { LimitName, OnLimitExceeded } from '../util/limit-names'
 
@@ -77,12 +77,16 @@ export interface FrameCounts {
 /** A session is attached (a transport is carrying it), detached (waiting for a resume) or closed. */
 export type SessionState = 'attached' | 'detached' | 'closed'
 
-/** Events of a {@link Session}. */
+/**
+ * Events of a {@link Session}. Each carries the session, so that whoever
+ * listens to every session (the router, the registry) can register one
+ * listener for all of them rather than a closure per session.
+ */
 export type SessionEvents = {
   /** An application message from the client, in order, exactly once. */
-  message: (payload: Uint8Array) => void
+  message: (payload: Uint8Array, session: Session) => void
   /** The session ended; it will not resume. */
-  close: (code: number, reason: string) => void
+  close: (code: number, reason: string, session: Session) => void
   /** A transport attached (on open and on every resume). */
   attach: (transport: ServerTransport) => void
 }
@@ -93,9 +97,8 @@ export type SessionEvents = {
 const defaultAdvice: Advice = Object.freeze({ reconnect: 'retry', retryAfterMs: 0 })
 
 /** See the module comment. */
-export class Session extends Observable<SessionEvents> {
+export class Session extends Observable<SessionEvents> implements TransportReceiver, TurnEndTask {
   private transport: ServerTransport | null = null
-  private detachTransport: (() => void) | null = null
   private stateValue: SessionState = 'detached'
   /**
    * Payloads of the Data frames the client has not acknowledged, oldest
@@ -178,14 +181,7 @@ export class Session extends Observable<SessionEvents> {
     this.lastTransportNameValue = transport.name
     this.stateValue = 'attached'
     this.lastHeardAt = this.now()
-    const onBatch = (bytes: Uint8Array) => this.onBatch(bytes)
-    const onClose = (code: number, reason: string, isClean: boolean) => this.onTransportClose(transport, code, reason, isClean)
-    transport.on('batch', onBatch)
-    transport.on('close', onClose)
-    this.detachTransport = () => {
-      transport.off('batch', onBatch)
-      transport.off('close', onClose)
-    }
+    transport.receiver = this
     const handshake: Handshake = {
       v: 1,
       sid: this.id,
@@ -300,7 +296,7 @@ export class Session extends Observable<SessionEvents> {
     }
     this.outbox.length = 0
     this.pending = []
-    this.emit('close', [code, reason])
+    this.emit('close', [code, reason, this])
   }
 
   /**
@@ -331,11 +327,12 @@ export class Session extends Observable<SessionEvents> {
       this.lastPingAt = now
       this.queue({ kind: FrameKind.Ping, nonce: ++this.pingNonce })
     }
-    // A delayed Ack that found nothing to ride on (see flushScheduled).
+    // A delayed Ack that found nothing to ride on (see runAtTurnEnd).
     if (this.isAckDue && !this.isFlushScheduled) this.flushNow(this.transport)
   }
 
-  private onBatch(bytes: Uint8Array): void {
+  /** A batch from the attached transport (see {@link TransportReceiver}). */
+  receiveBatch(bytes: Uint8Array): void {
     this.lastHeardAt = this.now()
     const limiter = this.rateLimiter
     const exceeded = limiter?.take(1, bytes.length) ?? null
@@ -368,7 +365,7 @@ export class Session extends Observable<SessionEvents> {
           this.frameCounts.in++
           this.isAckDue = true
           this.scheduleFlush()
-          this.emit('message', [frame.payload])
+          this.emit('message', [frame.payload, this])
           break
         case FrameKind.Ack:
           this.acknowledge(frame.seq)
@@ -419,8 +416,9 @@ export class Session extends Observable<SessionEvents> {
     this.outbox.forEach((payload, i) => frames.push({ kind: FrameKind.Data, seq: first + i, payload }))
   }
 
-  private onTransportClose(transport: ServerTransport, code: number, reason: string, isClean: boolean): void {
-    if (transport !== this.transport) return
+  /** The attached transport is gone (see {@link TransportReceiver}); a detached one no longer reports here. */
+  transportClosed(code: number, reason: string, isClean: boolean): void {
+    if (!this.transport) return
     this.clearTransport()
     if (isClean) this.close(code, reason || closeCodeName(code))
     else this.onDetached()
@@ -434,8 +432,7 @@ export class Session extends Observable<SessionEvents> {
   }
 
   private clearTransport(): void {
-    this.detachTransport?.()
-    this.detachTransport = null
+    if (this.transport?.receiver === this) this.transport.receiver = null
     this.transport = null
   }
 
@@ -449,10 +446,14 @@ export class Session extends Observable<SessionEvents> {
   private scheduleFlush(): void {
     if (this.isFlushScheduled) return
     this.isFlushScheduled = true
-    atTurnEnd(this.flushScheduled)
+    atTurnEnd(this)
   }
 
-  private readonly flushScheduled = (): void => {
+  /**
+   * The scheduled flush (see {@link TurnEndTask}): the session itself is the
+   * task, where a bound callback would cost every session a closure.
+   */
+  runAtTurnEnd(): void {
     this.isFlushScheduled = false
     const transport = this.transport
     if (!transport) return

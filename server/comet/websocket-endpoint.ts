@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer, type Server } from 'ws'
 import type { Logger } from 'pino'
 import type { SessionRegistry } from './session-registry'
-import { WebSocketTransport } from './transports/websocket'
+import { CometSocket, WebSocketTransport } from './transports/websocket'
 import type { Session } from './session'
 import { CloseCode } from '../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind } from '../../common/comet/frame'
@@ -26,10 +26,10 @@ export interface CometWebSocketEndpointOptions {
 
 /** Handles upgrades for the Comet channel; route `upgrade` events here explicitly. */
 export class CometWebSocketEndpoint {
-  private readonly wss: WebSocketServer
+  private readonly wss: Server<typeof CometSocket>
 
   constructor(private readonly options: CometWebSocketEndpointOptions) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false })
+    this.wss = new WebSocketServer<typeof CometSocket>({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, WebSocket: CometSocket })
   }
 
   /** Upgrade `req` and attach the socket to a new or resumed session. */
@@ -50,8 +50,8 @@ export class CometWebSocketEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onUpgraded(ws, ip, sid, isProbe, clientAck))
   }
 
-  private onUpgraded(ws: WebSocket, ip: string, sid: string | null, isProbe: boolean, clientAck: number): void {
-    const transport = new WebSocketTransport(ws)
+  private onUpgraded(ws: CometSocket, ip: string, sid: string | null, isProbe: boolean, clientAck: number): void {
+    const transport = new WebSocketTransport(ws, this.options.logger)
     if (isProbe) {
       this.probe(transport, sid)
       return
@@ -68,13 +68,9 @@ export class CometWebSocketEndpoint {
       session.attach(transport, 0, false)
     }
     // Sessions log their one open and one close line at info (SessionRegistry);
-    // the connections that carry them, at debug.
-    const sessionId = session.id
-    const logger = this.options.logger
-    logger.debug({ sid: sessionId, resumed, transport: 'websocket' }, 'comet connection open')
-    transport.on('close', (code, reason) => {
-      logger.debug({ sid: sessionId, code, reason, transport: 'websocket' }, 'comet connection closed')
-    })
+    // the connections that carry them, at debug (the transport logs its close).
+    transport.sessionId = session.id
+    this.options.logger.debug({ sid: session.id, resumed, transport: 'websocket' }, 'comet connection open')
   }
 
   /**
@@ -91,7 +87,7 @@ export class CometWebSocketEndpoint {
     }
     const timer = setTimeout(() => transport.close(CloseCode.Timeout, 'the upgrade did not complete in time'), this.options.probeTimeoutMs ?? 10_000)
     timer.unref()
-    const onBatch = (bytes: Uint8Array) => {
+    const receiveBatch = (bytes: Uint8Array) => {
       let frames
       try {
         frames = decodeBatch(bytes, this.options.maxMessageBytes)
@@ -104,14 +100,14 @@ export class CometWebSocketEndpoint {
           transport.send(encodeBatch([{ kind: FrameKind.Pong, nonce: frame.nonce }]))
         } else if (frame.kind === FrameKind.Upgrade) {
           clearTimeout(timer)
-          transport.off('batch', onBatch)
-          transport.off('close', onClose)
+          transport.receiver = null
           if (session.state === 'closed') {
             transport.close(CloseCode.SessionUnknown, 'the session ended during the upgrade')
             return
           }
           try {
             session.attach(transport, frame.ack, true)
+            transport.sessionId = session.id
             this.options.logger.debug({ sid: session.id, transport: 'websocket' }, 'comet session upgraded')
           } catch (error) {
             transport.close(CloseCode.BadFrame, (error as Error).message)
@@ -123,9 +119,7 @@ export class CometWebSocketEndpoint {
         }
       }
     }
-    const onClose = () => clearTimeout(timer)
-    transport.on('batch', onBatch)
-    transport.on('close', onClose)
+    transport.receiver = { receiveBatch, transportClosed: () => clearTimeout(timer) }
   }
 
   /** Stop accepting and close the server side. Sessions are closed by the registry. */

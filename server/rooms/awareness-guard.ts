@@ -70,7 +70,7 @@ export interface AwarenessRoomView {
   /** The peer controlling `clientId`, or null when none does. */
   awarenessOwner(clientId: number): Peer | null
   /** The client ids `peer` controls. */
-  awarenessClientsOf(peer: Peer): ReadonlySet<number>
+  awarenessClientsOf(peer: Peer): readonly number[]
 }
 
 /** The outcome of {@link guardAwarenessUpdate}. */
@@ -142,8 +142,8 @@ export function guardAwarenessUpdate(
         continue
       }
       if (state.value !== null) {
-        if (!owned.has(clientId) && !newIds.has(clientId)) {
-          if (owned.size + newIds.size >= limits.maxClientsPerPeer) {
+        if (!owned.includes(clientId) && !newIds.has(clientId)) {
+          if (owned.length + newIds.size >= limits.maxClientsPerPeer) {
             drop(`this connection already controls ${limits.maxClientsPerPeer} client ids`)
             continue
           }

@@ -64,8 +64,11 @@ export class Room implements AwarenessRoomView {
   readonly awareness: awarenessProtocol.Awareness
   /** What peers may send this room. */
   readonly limits: Readonly<RoomLimits>
-  /** Each peer and the awareness client ids it introduced. */
-  private readonly peers = new Map<Peer, Set<number>>()
+  /**
+   * Each peer and the awareness client ids it introduced: an array, as a
+   * peer has one or two (a Set cost every peer of the room some 180 bytes).
+   */
+  private readonly peers = new Map<Peer, number[]>()
   /** Who writes under each Yjs client id (see {@link writerOf}). */
   private readonly writers = new Map<number, Peer>()
   private readonly store: DocStore
@@ -166,7 +169,7 @@ export class Room implements AwarenessRoomView {
   join(peer: Peer): void {
     if (this.isDestroyed) throw new Error(`room ${this.docId} is unloaded`)
     if (this.peers.has(peer)) return
-    this.peers.set(peer, new Set())
+    this.peers.set(peer, [])
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Sync)
     encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep1)
@@ -182,7 +185,7 @@ export class Room implements AwarenessRoomView {
     if (!clientIds) return
     this.peers.delete(peer)
     for (const [clientId, writer] of this.writers) if (writer === peer) this.writers.delete(clientId)
-    if (clientIds.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...clientIds], null)
+    if (clientIds.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, clientIds, null)
   }
 
   /**
@@ -207,22 +210,26 @@ export class Room implements AwarenessRoomView {
 
   /** Record that `peer` introduced awareness client `clientId` (its presence goes when it leaves). */
   claimAwarenessClient(peer: Peer, clientId: number): void {
-    this.peers.get(peer)?.add(clientId)
+    const clientIds = this.peers.get(peer)
+    if (clientIds && !clientIds.includes(clientId)) clientIds.push(clientId)
   }
 
   /** Forget that `peer` controls `clientId` (its state was removed). */
   releaseAwarenessClient(peer: Peer, clientId: number): void {
-    this.peers.get(peer)?.delete(clientId)
+    const clientIds = this.peers.get(peer)
+    if (!clientIds) return
+    const index = clientIds.indexOf(clientId)
+    if (index >= 0) clientIds.splice(index, 1)
   }
 
   /** The awareness client ids `peer` controls (empty for a peer not in the room). */
-  awarenessClientsOf(peer: Peer): ReadonlySet<number> {
+  awarenessClientsOf(peer: Peer): readonly number[] {
     return this.peers.get(peer) ?? noClients
   }
 
   /** The peer controlling awareness client `clientId`, or null when none does. */
   awarenessOwner(clientId: number): Peer | null {
-    for (const [peer, clientIds] of this.peers) if (clientIds.has(clientId)) return peer
+    for (const [peer, clientIds] of this.peers) if (clientIds.includes(clientId)) return peer
     return null
   }
 
@@ -372,7 +379,7 @@ export class Room implements AwarenessRoomView {
   }
 }
 
-const noClients: ReadonlySet<number> = new Set()
+const noClients: readonly number[] = Object.freeze([])
 
 /** `partial` without its undefined fields, so they do not override defaults. */
 function definedFields<T extends object>(partial: Partial<T>): Partial<T> {

@@ -29,10 +29,18 @@ export class IpCounter {
     return () => {
       if (released) return
       released = true
-      const count = (this.counts.get(ip) ?? 1) - 1
-      if (count <= 0) this.counts.delete(ip)
-      else this.counts.set(ip, count)
+      this.release(ip)
     }
+  }
+
+  /**
+   * Give back one connection of `ip`, taken with `acquire`. For a holder
+   * that already calls it once only; others keep `acquire`'s function.
+   */
+  release(ip: string): void {
+    const count = (this.counts.get(ip) ?? 1) - 1
+    if (count <= 0) this.counts.delete(ip)
+    else this.counts.set(ip, count)
   }
 
   /** How many connections `ip` holds. */

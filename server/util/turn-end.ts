@@ -7,11 +7,20 @@
  * allocates one immediate per turn instead of one per session.
  */
 
-const queue: Array<() => void> = []
+/**
+ * An object that is its own task, for what schedules itself often and
+ * exists many times over (a session per client): a callback would cost
+ * each instance a closure for its whole life.
+ */
+export interface TurnEndTask {
+  runAtTurnEnd(): void
+}
+
+const queue: Array<(() => void) | TurnEndTask> = []
 let isScheduled = false
 
 /** Run `task` once the I/O of this turn is handled; tasks added while the queue runs join this same pass. */
-export function atTurnEnd(task: () => void): void {
+export function atTurnEnd(task: (() => void) | TurnEndTask): void {
   queue.push(task)
   if (isScheduled) return
   isScheduled = true
@@ -23,7 +32,9 @@ function drain(): void {
   // Index loop: tasks scheduled by tasks are appended and run in this pass.
   for (let i = 0; i < queue.length; i++) {
     try {
-      queue[i]!()
+      const task = queue[i]!
+      if (typeof task === 'function') task()
+      else task.runAtTurnEnd()
     } catch (error) {
       // One failing task must not strand the others; the first error is
       // rethrown below, as an exception in a setImmediate callback would be.

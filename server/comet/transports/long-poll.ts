@@ -4,9 +4,8 @@
  * arrive in POST bodies. One object per session for as long as the client
  * keeps polling; the HTTP endpoint hands it requests.
  */
-import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
-import type { ServerTransport, ServerTransportEvents } from '../transport'
+import type { ServerTransport, TransportReceiver } from '../transport'
 
 interface HeldPoll {
   /** Answer the poll; `isPaced`: with frames the session produced while it was held. */
@@ -14,8 +13,9 @@ interface HeldPoll {
 }
 
 /** A {@link ServerTransport} over HTTP long-polling. */
-export class LongPollTransport extends Observable<ServerTransportEvents> implements ServerTransport {
+export class LongPollTransport implements ServerTransport {
   readonly name = 'long-poll' as const
+  receiver: TransportReceiver | null = null
   private queue: Uint8Array[] = []
   private queuedBytes = 0
   private held: HeldPoll | null = null
@@ -111,7 +111,7 @@ export class LongPollTransport extends Observable<ServerTransportEvents> impleme
 
   /** An upstream batch from a POST body. */
   receive(batch: Uint8Array): void {
-    if (!this.isClosed) this.emit('batch', [batch])
+    if (!this.isClosed) this.receiver?.receiveBatch(batch)
   }
 
   close(code: number, reason: string): void {
@@ -120,7 +120,7 @@ export class LongPollTransport extends Observable<ServerTransportEvents> impleme
     // A held poll learns of the close from the Close frame the session
     // queued just before; answer it with whatever is queued.
     if (this.held) this.answer(this.held)
-    this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
+    this.receiver?.transportClosed(code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway)
   }
 
   private answer(poll: HeldPoll, isPaced = false): void {

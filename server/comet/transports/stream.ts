@@ -18,9 +18,8 @@
  * {@link StreamTicker}, not by a timer per stream.
  */
 import type { ServerResponse } from 'node:http'
-import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
-import type { ServerTransport, ServerTransportEvents } from '../transport'
+import type { ServerTransport, TransportReceiver } from '../transport'
 
 /** Default: write a heartbeat after this long without output, in ms. */
 export const defaultHeartbeatMs = 10_000
@@ -134,8 +133,9 @@ interface OpenStream {
 }
 
 /** A {@link ServerTransport} over HTTP streaming; see the module comment. */
-export class StreamTransport extends Observable<ServerTransportEvents> implements ServerTransport, Tickable {
+export class StreamTransport implements ServerTransport, Tickable {
   readonly name = 'stream' as const
+  receiver: TransportReceiver | null = null
   private readonly ticker: StreamTicker
   private readonly heartbeatMs: number
   private readonly maxStreamMs: number
@@ -145,7 +145,6 @@ export class StreamTransport extends Observable<ServerTransportEvents> implement
   private isClosed = false
 
   constructor(options: StreamTransportOptions) {
-    super()
     this.ticker = options.ticker
     this.heartbeatMs = options.heartbeatMs ?? defaultHeartbeatMs
     this.maxStreamMs = options.maxStreamMs ?? defaultMaxStreamMs
@@ -223,7 +222,7 @@ export class StreamTransport extends Observable<ServerTransportEvents> implement
 
   /** An upstream batch from a POST body. */
   receive(batch: Uint8Array): void {
-    if (!this.isClosed) this.emit('batch', [batch])
+    if (!this.isClosed) this.receiver?.receiveBatch(batch)
   }
 
   /** Heartbeat an idle stream; end one past its lifetime. Called by the ticker. */
@@ -244,7 +243,7 @@ export class StreamTransport extends Observable<ServerTransportEvents> implement
     // response delivers it. With no stream open it waits in the queue for
     // a piggybacking POST.
     this.endStream()
-    this.emit('close', [code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway])
+    this.receiver?.transportClosed(code, reason, code === CloseCode.Normal || code === CloseCode.GoingAway)
   }
 
   /** Drop the open response now, unsent bytes and all (a slow reader). */

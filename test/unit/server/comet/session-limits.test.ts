@@ -1,15 +1,15 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Observable } from '../../../../common/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { SessionId } from '../../../../common/ids'
 import { Session, type SessionOptions } from '../../../../server/comet/session'
-import type { ServerTransport, ServerTransportEvents } from '../../../../server/comet/transport'
+import type { ServerTransport, TransportReceiver } from '../../../../server/comet/transport'
 import type { LimitName } from '../../../../server/util/limit-names'
 
-class FakeTransport extends Observable<ServerTransportEvents> implements ServerTransport {
+class FakeTransport implements ServerTransport {
   readonly name = 'websocket' as const
+  receiver: TransportReceiver | null = null
   bufferedBytes = 0
   readonly closes: { code: number; reason: string }[] = []
   readonly sent: Frame[][] = []
@@ -45,7 +45,7 @@ function setup(overrides: Partial<SessionOptions> = {}) {
   const ended: { code: number; reason: string }[] = []
   session.on('close', (code, reason) => ended.push({ code, reason }))
   let seq = 0
-  const deliver = () => transport.emit('batch', [encodeBatch([{ kind: FrameKind.Data, seq: ++seq, payload: new Uint8Array([1]) }])])
+  const deliver = () => transport.receiver?.receiveBatch(encodeBatch([{ kind: FrameKind.Data, seq: ++seq, payload: new Uint8Array([1]) }]))
   return { session, transport, ended, exceeded, deliver, advance: (ms: number) => (now += ms) }
 }
 

@@ -1,16 +1,16 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Observable } from '../../../../common/observable'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import { parseHandshake, type Handshake } from '../../../../common/comet/handshake'
 import type { SessionId } from '../../../../common/ids'
 import { Session, type SessionOptions } from '../../../../server/comet/session'
-import type { ServerTransport, ServerTransportEvents } from '../../../../server/comet/transport'
+import type { ServerTransport, TransportReceiver } from '../../../../server/comet/transport'
 
-/** A transport driven by hand: records what the session sends, emits what the test feeds it. */
-class FakeTransport extends Observable<ServerTransportEvents> implements ServerTransport {
+/** A transport driven by hand: records what the session sends, reports what the test feeds it. */
+class FakeTransport implements ServerTransport {
   readonly name = 'websocket' as const
+  receiver: TransportReceiver | null = null
   readonly bufferedBytes = 0
   readonly sent: Uint8Array[] = []
   readonly closes: { code: number; reason: string }[] = []
@@ -24,18 +24,18 @@ class FakeTransport extends Observable<ServerTransportEvents> implements ServerT
     this.closes.push({ code, reason })
     if (this.isClosed) return
     this.isClosed = true
-    this.emit('close', [code, reason, code === CloseCode.Normal])
+    this.receiver?.transportClosed(code, reason, code === CloseCode.Normal)
   }
 
   /** The client sends `frames` in one batch. */
   deliver(...frames: Frame[]): void {
-    this.emit('batch', [encodeBatch(frames)])
+    this.receiver?.receiveBatch(encodeBatch(frames))
   }
 
   /** The connection drops without a goodbye. */
   drop(): void {
     this.isClosed = true
-    this.emit('close', [1006, 'connection lost', false])
+    this.receiver?.transportClosed(1006, 'connection lost', false)
   }
 
   /** Every batch sent so far, decoded. */
@@ -388,7 +388,7 @@ describe('Session on malformed or oversized batches', () => {
   it('closes with BadFrame on a batch that does not decode', () => {
     const { session, transport, closes, messages } = attached()
     // A good Data frame followed by garbage: the batch is refused whole.
-    transport.emit('batch', [new Uint8Array([...encodeBatch([data(1, 1)]), 99])])
+    transport.receiver?.receiveBatch(new Uint8Array([...encodeBatch([data(1, 1)]), 99]))
     assert.equal(session.state, 'closed')
     assert.deepEqual(messages, [])
     assert.deepEqual(
@@ -401,7 +401,7 @@ describe('Session on malformed or oversized batches', () => {
 
   it('closes with BadFrame on an empty batch', () => {
     const { session, transport, closes } = attached()
-    transport.emit('batch', [new Uint8Array()])
+    transport.receiver?.receiveBatch(new Uint8Array())
     assert.equal(session.state, 'closed')
     assert.deepEqual(
       closes.map((c) => c.code),
@@ -480,7 +480,7 @@ describe('Session after a transport ends', () => {
   it('closes the session and emits close on a clean transport close', async () => {
     const { session, transport, closes } = attached()
     session.send(bytes(1))
-    transport.emit('close', [CloseCode.Normal, 'bye', true])
+    transport.receiver?.transportClosed(CloseCode.Normal, 'bye', true)
     assert.equal(session.state, 'closed')
     assert.deepEqual(closes, [{ code: CloseCode.Normal, reason: 'bye' }])
     assert.equal(session.unackedCount, 0)
@@ -490,7 +490,7 @@ describe('Session after a transport ends', () => {
 
   it('names the close code as the reason when a clean close gives none', () => {
     const { transport, closes } = attached()
-    transport.emit('close', [CloseCode.GoingAway, '', true])
+    transport.receiver?.transportClosed(CloseCode.GoingAway, '', true)
     assert.deepEqual(closes, [{ code: CloseCode.GoingAway, reason: 'GoingAway' }])
   })
 })

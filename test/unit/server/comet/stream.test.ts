@@ -152,7 +152,7 @@ describe('server StreamTransport', () => {
   it('ends the stream after maxStreamMs and queues for the next one, keeping the transport', () => {
     const { transport, advance } = setup()
     const closes: unknown[] = []
-    transport.on('close', (...args) => closes.push(args))
+    transport.receiver = { receiveBatch: () => {}, transportClosed: (...args) => closes.push(args) }
     const res = new FakeResponse()
     transport.openStream(res.asResponse)
     for (let t = 0; t < maxStreamMs; t += heartbeatMs) advance(heartbeatMs)
@@ -217,7 +217,7 @@ describe('server StreamTransport', () => {
       const res = new FakeResponse()
       transport.openStream(res.asResponse)
       const closes: unknown[] = []
-      transport.on('close', (...args) => closes.push(args))
+      transport.receiver = { receiveBatch: () => {}, transportClosed: (...args) => closes.push(args) }
       transport.send(encodeBatch([{ kind: FrameKind.Close, code, reason: 'why' }]))
       transport.close(code, 'why')
       transport.close(code, 'again')
@@ -229,10 +229,10 @@ describe('server StreamTransport', () => {
     }
   })
 
-  it('emits upstream batches handed to receive, until closed', () => {
+  it('reports upstream batches handed to receive, until closed', () => {
     const { transport } = setup()
     const got: Uint8Array[] = []
-    transport.on('batch', (bytes) => got.push(bytes))
+    transport.receiver = { receiveBatch: (bytes) => got.push(bytes), transportClosed: () => {} }
     transport.receive(ping(1))
     transport.close(CloseCode.Normal, 'bye')
     transport.receive(ping(2))
