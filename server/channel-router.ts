@@ -31,7 +31,7 @@ class SessionPeer implements Peer {
   readonly speaksCometpad = true
   /** The room once joined; messages that arrive while the join resolves wait in `backlog`. */
   room: Room | null = null
-  backlog: Uint8Array[] = []
+  backlog: Uint8Array[] | null = null
   /** Known once the address is resolved. */
   docId: DocId | null = null
   canWrite = false
@@ -143,7 +143,7 @@ export class ChannelRouter {
       return
     }
     if (!peer.room) {
-      peer.backlog.push(message)
+      ;(peer.backlog ??= []).push(message)
       return
     }
     this.dispatch(peer, message)
@@ -187,8 +187,8 @@ export class ChannelRouter {
       }
       peer.room = room
       const backlog = peer.backlog
-      peer.backlog = []
-      for (const message of backlog) this.dispatch(peer, message)
+      peer.backlog = null
+      for (const message of backlog ?? []) this.dispatch(peer, message)
     } catch (error) {
       if (error instanceof RoomsFullError) {
         this.options.logger.warn({ docId: access.docId }, error.message)

@@ -18,8 +18,6 @@ export type SessionRegistryEvents = {
 /** Creates, finds and sweeps sessions. */
 export class SessionRegistry extends Observable<SessionRegistryEvents> {
   private readonly sessions = new Map<SessionId, Session>()
-  /** What the close of each live session needs (one shared close listener, not a closure per session). */
-  private readonly opened = new Map<Session, { ip: string | null; openedAt: number }>()
   /**
    * Why recently ended sessions ended, kept for `sessionGraceMs`: an HTTP
    * client that was between requests when its session closed learns the
@@ -101,19 +99,20 @@ export class SessionRegistry extends Observable<SessionRegistryEvents> {
   create(ip?: string, transport?: TransportName): Session {
     const session = new Session(randomId(22) as SessionId, this.options)
     this.sessions.set(session.id, session)
-    if (ip !== undefined) this.options.perIp?.acquire(ip, true)
-    this.opened.set(session, { ip: ip ?? null, openedAt: Date.now() })
+    if (ip !== undefined && this.options.perIp) {
+      this.options.perIp.acquire(ip, true)
+      session.ip = ip
+    }
     this.options.logger?.info({ sid: session.id, transport: transport ?? null, ip: ip ?? null }, 'comet session open')
     session.on('close', this.onSessionClose)
     this.emit('session', [session])
     return session
   }
 
-  // Session.close emits once only, so the address is released once.
+  // One listener for every session, not a closure each. Session.close
+  // emits once only, so the address is released once.
   private readonly onSessionClose = (code: number, reason: string, session: Session): void => {
-    const opened = this.opened.get(session)
-    this.opened.delete(session)
-    if (opened?.ip != null) this.options.perIp?.release(opened.ip)
+    if (session.ip !== null) this.options.perIp?.release(session.ip)
     this.sessions.delete(session.id)
     this.ended.set(session.id, { code, reason, at: Date.now() })
     this.options.logger?.info(
@@ -123,7 +122,7 @@ export class SessionRegistry extends Observable<SessionRegistryEvents> {
         codeName: closeCodeName(code),
         reason,
         transport: session.lastTransportName,
-        durationMs: opened ? Date.now() - opened.openedAt : null,
+        durationMs: (this.options.now ?? Date.now)() - session.openedAt,
       },
       'comet session closed',
     )

@@ -109,7 +109,8 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
    */
   private readonly outbox: Uint8Array[] = []
   /** Frames to flush at the end of this event-loop turn (control frames and new Data). */
-  private pending: Frame[] = []
+  /** Null while empty (most of the time, for most sessions): an empty array per session costs 32 bytes. */
+  private pending: Frame[] | null = null
   private isFlushScheduled = false
   private nextSeq = 1
   /** Highest upstream Data seq applied. */
@@ -129,6 +130,10 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
   private lastTransportNameValue: TransportName | null = null
   /** Advice sent with the next handshake (the shared default until {@link setAdvice}). */
   advice: Advice = defaultAdvice
+  /** When the session started, on its clock. */
+  readonly openedAt: number
+  /** The client address the session is counted against (SessionRegistry), if any. */
+  ip: string | null = null
 
   constructor(
     readonly id: SessionId,
@@ -137,8 +142,9 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
     super()
     this.now = options.now ?? Date.now
     this.frameCounts = options.frameCounts ?? { in: 0, out: 0 }
-    this.lastHeardAt = this.now()
-    this.detachedAt = this.now()
+    this.openedAt = this.now()
+    this.lastHeardAt = this.openedAt
+    this.detachedAt = this.openedAt
     const limiter = new RateLimiter({ messagesPerSecond: options.maxMessagesPerSecond ?? 0, bytesPerSecond: options.maxBytesPerSecond ?? 0 }, this.now)
     this.rateLimiter = limiter.isEnabled ? limiter : null
   }
@@ -196,7 +202,7 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
     const frames: Frame[] = [{ kind: FrameKind.Hello, json: JSON.stringify(handshake) }]
     this.outboxFrames(frames)
     // Data frames already in `pending` are in the outbox and were just queued above.
-    this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
+    this.pending = this.pending?.filter((frame) => frame.kind !== FrameKind.Data) ?? null
     transport.send(encodeBatch(frames))
     this.emit('attach', [transport])
     this.checkSlowReader(transport)
@@ -224,8 +230,9 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
     if (this.outbox.length === 0) return
     // Whatever the transport still holds unsent is about to be sent again.
     this.transport.clearQueued?.()
-    this.pending = this.pending.filter((frame) => frame.kind !== FrameKind.Data)
-    this.outboxFrames(this.pending)
+    const kept = this.pending?.filter((frame) => frame.kind !== FrameKind.Data) ?? []
+    this.outboxFrames(kept)
+    this.pending = kept
     if (this.lastInSeq > 0) this.isAckDue = true
     this.scheduleFlush()
   }
@@ -290,12 +297,12 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
       // The Close rides in one batch with whatever was pending (an Advice
       // above all): over HTTP, two batches could leave in two responses and
       // arrive in either order.
-      this.pending.push({ kind: FrameKind.Close, code, reason })
+      ;(this.pending ??= []).push({ kind: FrameKind.Close, code, reason })
       this.flushNow(transport)
       transport.close(code, reason)
     }
     this.outbox.length = 0
-    this.pending = []
+    this.pending = null
     this.emit('close', [code, reason, this])
   }
 
@@ -428,7 +435,7 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
     if (this.stateValue === 'closed') return
     this.stateValue = 'detached'
     this.detachedAt = this.now()
-    this.pending = []
+    this.pending = null
   }
 
   private clearTransport(): void {
@@ -437,7 +444,7 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
   }
 
   private queue(frame: Frame): void {
-    this.pending.push(frame)
+    ;(this.pending ??= []).push(frame)
     this.scheduleFlush()
   }
 
@@ -461,14 +468,14 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
     // tick within a second (PROTOCOL.md §4): one message per upstream frame
     // would double the writes to a typing client. Over long-polling it goes
     // now, in the answer to the POST that brought the Data.
-    if (this.pending.length === 0 && transport.name !== 'long-poll') return
+    if (!this.pending?.length && transport.name !== 'long-poll') return
     this.flushNow(transport)
   }
 
   private flushNow(transport: ServerTransport): void {
-    if (this.pending.length === 0 && !this.isAckDue) return
-    const frames = this.pending
-    this.pending = []
+    const frames = this.pending ?? []
+    if (frames.length === 0 && !this.isAckDue) return
+    this.pending = null
     if (this.isAckDue) {
       frames.unshift({ kind: FrameKind.Ack, seq: this.lastInSeq })
       this.isAckDue = false
