@@ -215,11 +215,11 @@ export function cometHttpHandler(options: CometHttpEndpointOptions): (req: Incom
       session.close(CloseCode.TooLarge, `a request body may hold at most ${maxBodyBytes} bytes`)
       return closeReply(413, CloseCode.TooLarge, `a request body may hold at most ${maxBodyBytes} bytes`)
     }
-    if (body.length > 0) transport.receive(body)
+    transport.receive(body)
     // Let the session flush what this batch produced (replies, the Ack),
-    // then piggyback it on this response unless a held poll took it.
+    // then piggyback it on this response.
     await new Promise((resolve) => setImmediate(resolve))
-    const reply = transport.takeQueued()
+    const reply = transport.answerUpload()
     return reply ? batchReply(reply) : { status: 204 }
   }
 }

@@ -112,7 +112,8 @@ describe('logging', () => {
     const sid = client.channel.sessionId
     assert.ok(sid)
     assert.equal(client.channel.status.transport, 'long-poll')
-    assert.ok(client.polls >= 8, `the client polled ${client.polls} times`)
+    // The handshake, the poll the join's sync answered, and three idle ones at least.
+    assert.ok(client.polls >= 5, `the client polled ${client.polls} times`)
     client.close()
     await waitFor(() => linesOf(sid).some((line) => line.msg === 'comet session closed'), 'the close line')
 

@@ -106,6 +106,53 @@ describe('long-poll endpoints', () => {
     assert.deepEqual(dataFrames(acked.frames), [])
   })
 
+  it("answers a POST with its own Ack, leaving the writer's held poll for other clients' changes", async () => {
+    const { docId } = await server.directory.create()
+    const join = async (): Promise<{ sid: string; ack: number }> => {
+      const hello = await poll(server, '')
+      const sid = parseHandshake((hello.frames[0] as { json: string }).json)!.sid
+      await send(server, sid, [
+        { kind: FrameKind.Data, seq: 1, payload: encodeEmptyMessage(docId, MessageType.Join) },
+        { kind: FrameKind.Data, seq: 2, payload: step1(docId) },
+      ])
+      // Take what the join produced (the server's step 1 and step 2), then acknowledge it.
+      let ack = 0
+      while (ack < 2) {
+        const next = await poll(server, `?sid=${sid}&ack=${ack}`)
+        for (const frame of dataFrames(next.frames)) ack = Math.max(ack, frame.seq)
+      }
+      return { sid, ack }
+    }
+    const untrackedUpdate = (text: string): Uint8Array => {
+      const doc = new Y.Doc()
+      doc.getText('t').insert(0, text)
+      const encoder = startDocMessage(docId, MessageType.Sync)
+      syncProtocol.writeUpdate(encoder, Y.encodeStateAsUpdate(doc))
+      return encoding.toUint8Array(encoder)
+    }
+    const writer = await join()
+    const other = await join()
+    const held = poll(server, `?sid=${writer.sid}&ack=${writer.ack}`)
+    let isHeldAnswered = false
+    void held.then(() => (isHeldAnswered = true))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+
+    const reply = await send(server, writer.sid, [{ kind: FrameKind.Data, seq: 3, payload: untrackedUpdate('mine') }])
+    assert.equal(reply.status, 200)
+    assert.deepEqual(
+      reply.frames.filter((frame) => frame.kind === FrameKind.Ack),
+      [{ kind: FrameKind.Ack, seq: 3 }],
+      'the POST is answered with the Ack of what it carried',
+    )
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(isHeldAnswered, false, "the writer's poll stays held: its own Ack did not answer it")
+
+    await send(server, other.sid, [{ kind: FrameKind.Data, seq: 3, payload: untrackedUpdate('theirs') }])
+    const { frames } = await held
+    const types = dataFrames(frames).map((frame) => splitDocMessage(frame.payload).type)
+    assert.deepEqual(types, [MessageType.Sync], "the held poll carries the other client's update")
+  })
+
   it('applies a retried POST once', async () => {
     const { docId } = await server.directory.create()
     const hello = await poll(server, '')

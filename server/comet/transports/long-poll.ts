@@ -22,6 +22,8 @@ export class LongPollTransport implements ServerTransport {
   private isClosed = false
   /** Whether the last poll was held and then answered with new frames (see {@link takePacedAnswer}). */
   private wasLastPollPaced = false
+  /** POSTs received and not yet answered (see {@link receive}). */
+  private uploads = 0
 
   /** Whether a poll is held right now. */
   get isWaiting(): boolean {
@@ -42,8 +44,9 @@ export class LongPollTransport implements ServerTransport {
     this.queue.push(batch)
     this.queuedBytes += batch.length
     // The session flushes once per event-loop turn, so answering at once
-    // still sends everything of this turn in one response.
-    if (this.held) this.answer(this.held, true)
+    // still sends everything of this turn in one response. While a POST
+    // awaits its answer, that answer carries it instead (see receive).
+    if (this.held && this.uploads === 0) this.answer(this.held, true)
   }
 
   /**
@@ -104,14 +107,28 @@ export class LongPollTransport implements ServerTransport {
     onAbandoned(() => poll.respond(null))
   }
 
-  /** Batches queued right now, for a POST's response (piggybacking); null when none. */
+  /** Batches queued right now (the handshake's answer); null when none. */
   takeQueued(): Uint8Array | null {
     return this.queue.length > 0 ? this.take() : null
   }
 
-  /** An upstream batch from a POST body. */
+  /**
+   * A POST's body (possibly empty); answer the POST with {@link answerUpload}.
+   * Until then, what the session sends waits for that answer instead of
+   * answering the held poll: the POST's answer carries the session's reply
+   * to the batch (its Ack at least) anyway, so taking it on the poll cost
+   * the writer a second response and a new poll for every batch it sent,
+   * and the other clients their answer while that one was written.
+   */
   receive(batch: Uint8Array): void {
-    if (!this.isClosed) this.receiver?.receiveBatch(batch)
+    this.uploads++
+    if (!this.isClosed && batch.length > 0) this.receiver?.receiveBatch(batch)
+  }
+
+  /** The answer to a POST passed to {@link receive}: everything queued (piggybacking); null when nothing is. */
+  answerUpload(): Uint8Array | null {
+    if (this.uploads > 0) this.uploads--
+    return this.takeQueued()
   }
 
   close(code: number, reason: string): void {

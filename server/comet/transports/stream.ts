@@ -220,9 +220,14 @@ export class StreamTransport implements ServerTransport, Tickable {
     return joined(queue)
   }
 
-  /** An upstream batch from a POST body. */
+  /** A POST's body (possibly empty); answer the POST with {@link answerUpload}. */
   receive(batch: Uint8Array): void {
-    if (!this.isClosed) this.receiver?.receiveBatch(batch)
+    if (!this.isClosed && batch.length > 0) this.receiver?.receiveBatch(batch)
+  }
+
+  /** The answer to a POST passed to {@link receive}: what queued while no stream was open, if anything. */
+  answerUpload(): Uint8Array | null {
+    return this.takeQueued()
   }
 
   /** Heartbeat an idle stream; end one past its lifetime. Called by the ticker. */
