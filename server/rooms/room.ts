@@ -283,8 +283,6 @@ export class Room implements AwarenessRoomView {
     if (origin === this) return // loading the stored state
     this.encodedState = null
     this.estimatedBytes += update.length
-    // Stored at once, so that `durable()` covers it from now on.
-    this.queueWrite(update)
     if (this.unsent.length === 0) {
       this.unsentOrigin = isPeer(origin) ? origin : null
       atTurnEnd(this.broadcastUnsent)
@@ -292,6 +290,10 @@ export class Room implements AwarenessRoomView {
       this.unsentOrigin = null
     }
     this.unsent.push(update)
+    // Stored at once, so that `durable()` covers it from now on. Queued
+    // after the broadcast above: both run at the end of this turn, and the
+    // store's write (its call into LevelDB) should not delay the broadcast.
+    this.queueWrite(update)
   }
 
   /**
