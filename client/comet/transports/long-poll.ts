@@ -6,9 +6,9 @@
  *   POST /comet/send?sid=          upstream: one batch; the response piggybacks a downstream batch
  *
  * One poll is outstanding at a time and the next one leaves as soon as the
- * previous one is answered, carrying the channel's current `sid` and `ack`
- * (read at request time: the channel updates them synchronously while it
- * handles the batch this transport emits). One POST is in flight at a
+ * previous one is answered, before its batch is handed to the channel,
+ * carrying the session's `sid` and the `ack` the channel reaches with that
+ * batch (see pollLoop). One POST is in flight at a
  * time; batches sent meanwhile are concatenated into the next POST, which
  * is still a valid batch since frames are self-delimiting.
  *
@@ -18,7 +18,7 @@
  */
 import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
-import { FrameKind } from '../../../common/comet/frame'
+import { decodeBatch, FrameKind } from '../../../common/comet/frame'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
 import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, isBatchResponse } from './uploader'
 
@@ -56,6 +56,34 @@ export interface LongPollTransportOptions {
 export const helloParam = 'hello'
 // Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
 
+/** What a poll brought: its response, or why it failed. */
+type PollResult = { ok: true; response: Response; body: Uint8Array } | { ok: false; error: unknown }
+
+/**
+ * The channel's acknowledgement once it has taken `batch`: `ack` advanced
+ * over the Data frames that continue it without a gap. The channel may get
+ * further (frames it kept from a POST answer fill a gap), never less far;
+ * an ack that falls short only brings those frames again, which the
+ * channel drops. A batch that does not decode leaves `ack` as it is (the
+ * channel closes the session over it).
+ */
+export function ackAfter(batch: Uint8Array, ack: number): number {
+  if (batch.byteLength === 0) return ack
+  let frames
+  try {
+    frames = decodeBatch(batch, Number.MAX_SAFE_INTEGER)
+  } catch {
+    return ack
+  }
+  let next = ack
+  for (const frame of frames) {
+    if (frame.kind !== FrameKind.Data || frame.seq <= next) continue
+    if (frame.seq !== next + 1) break
+    next = frame.seq
+  }
+  return next
+}
+
 /** A {@link ClientTransport} over HTTP long-polling. */
 export class LongPollTransport extends Observable<ClientTransportEvents> implements ClientTransport {
   readonly name = 'long-poll' as const
@@ -67,12 +95,6 @@ export class LongPollTransport extends Observable<ClientTransportEvents> impleme
   private isOpen = false
   private closed = false
   private readonly uploader: Uploader
-  /**
-   * Set by a normal close (the channel said goodbye): the batches already
-   * handed to `send` — the last Data and the Close frame — still go out,
-   * once each and silently, then the transport is done.
-   */
-  /** Batches waiting for the POST in flight to finish. */
 
   constructor(options: LongPollTransportOptions) {
     super()
@@ -134,30 +156,29 @@ export class LongPollTransport extends Observable<ClientTransportEvents> impleme
 
   private async pollLoop(): Promise<void> {
     let isFirst = true
+    /** The next poll, when it left before the batch before it was handed on. */
+    let early: Promise<PollResult> | null = null
     while (!this.isClosed) {
-      const url = new URL(`${this.baseUrl}/comet/poll`)
-      // The first poll starts (or resumes) the session as the channel asked;
-      // later ones name the session the Hello gave and what arrived since.
-      const session = isFirst ? this.context.resume : this.currentSession()
-      if (!isFirst && !session) {
-        this.close(CloseCode.BadFrame, 'the channel took no session from the handshake')
-        return
-      }
-      if (session) {
-        url.searchParams.set('sid', session.sid)
-        url.searchParams.set('ack', String(session.ack))
-        if (isFirst) url.searchParams.set(helloParam, '1')
-      }
-      let response: Response
-      let body: Uint8Array
-      try {
-        response = await this.fetchImpl(url, { method: 'GET', cache: 'no-store', credentials: 'same-origin', signal: this.pollAbort.signal })
-        body = new Uint8Array(await response.arrayBuffer())
-      } catch (error) {
-        this.close(AbnormalClosure, `poll failed: ${describeError(error)}`)
-        return
+      let result: PollResult
+      if (early) {
+        result = await early
+        early = null
+      } else {
+        // The first poll starts (or resumes) the session as the channel asked;
+        // later ones name the session the Hello gave and what arrived since.
+        const session = isFirst ? this.context.resume : this.currentSession()
+        if (!isFirst && !session) {
+          this.close(CloseCode.BadFrame, 'the channel took no session from the handshake')
+          return
+        }
+        result = await this.poll(session, isFirst)
       }
       if (this.isClosed) return
+      if (!result.ok) {
+        this.close(AbnormalClosure, `poll failed: ${describeError(result.error)}`)
+        return
+      }
+      const { response, body } = result
       if (!response.ok) {
         this.onErrorResponse('poll', response, body)
         return
@@ -170,19 +191,44 @@ export class LongPollTransport extends Observable<ClientTransportEvents> impleme
       // leaves no way to learn its ack, so give up the session: the channel
       // starts a new one and the app layer resynchronises.
       if (isFirst && body[0] !== FrameKind.Hello) {
-        this.close(session ? CloseCode.SessionUnknown : CloseCode.BadFrame, 'the first poll response carried no handshake')
+        this.close(this.context.resume ? CloseCode.SessionUnknown : CloseCode.BadFrame, 'the first poll response carried no handshake')
         return
       }
-      isFirst = false
       if (!this.isOpen) {
         this.isOpen = true
         this.emit('open', [])
       }
-      // Emitted before the next poll leaves: the channel reads the Hello and
-      // the Data in it now, so the next poll carries the new sid and ack.
+      // Once the session is known, the next poll leaves before this batch
+      // is handed on, acknowledging the Data in it that the channel is
+      // about to take: the application's work on the batch (applying it to
+      // the document, rendering) then happens while a poll is out, not in
+      // a window where the server has no poll to answer with what comes
+      // next. The first response carries the Hello, which the channel must
+      // read before a poll can name the session.
+      const session = isFirst ? null : this.currentSession()
+      if (session) early = this.poll({ sid: session.sid, ack: ackAfter(body, session.ack) }, false)
+      isFirst = false
       this.deliver(body)
       // Sends queued before the session id was known can leave now.
       this.uploader.kick()
+    }
+    // A poll still out when the transport closed was aborted with it (see close).
+  }
+
+  /** One poll; never rejects (a failure is a result, so a poll abandoned by a close is no unhandled rejection). */
+  private async poll(session: { sid: string; ack: number } | null, isFirst: boolean): Promise<PollResult> {
+    const url = new URL(`${this.baseUrl}/comet/poll`)
+    if (session) {
+      url.searchParams.set('sid', session.sid)
+      url.searchParams.set('ack', String(session.ack))
+      if (isFirst) url.searchParams.set(helloParam, '1')
+    }
+    try {
+      const response = await this.fetchImpl(url, { method: 'GET', cache: 'no-store', credentials: 'same-origin', signal: this.pollAbort.signal })
+      const body = new Uint8Array(await response.arrayBuffer())
+      return { ok: true, response, body }
+    } catch (error) {
+      return { ok: false, error }
     }
   }
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { ClientTransportEvents, TransportContext } from '../../../../client/comet/transport'
-import { AbnormalClosure, helloParam, LongPollTransport, type LongPollTransportOptions } from '../../../../client/comet/transports/long-poll'
+import { AbnormalClosure, ackAfter, helloParam, LongPollTransport, type LongPollTransportOptions } from '../../../../client/comet/transports/long-poll'
 
 /** One request the fake server received; the test decides when and how it is answered. */
 interface Exchange {
@@ -208,6 +208,22 @@ describe('LongPollTransport polling', () => {
     assert.equal(transport.name, 'long-poll')
   })
 
+  it('sends the next poll before handing a batch on, acknowledging the Data in it', async () => {
+    const log: string[] = []
+    const loggingFetch: typeof fetch = (input, init) => {
+      if ((init?.method ?? 'GET') === 'GET') log.push(`poll ack=${new URL(String(input)).searchParams.get('ack')}`)
+      return globalThis.fetch(input, init)
+    }
+    const { transport } = connect({ fetch: loggingFetch })
+    transport.on('batch', () => log.push('batch'))
+    ;(await server.next('poll')).reply(200, batch(hello('S1')))
+    ;(await server.next('poll')).reply(200, batch(data(1, 7), data(2, 8)))
+    await server.next('poll')
+    // The Hello is read before the next poll (it names the session); after
+    // that each poll leaves first, while the application takes the batch.
+    assert.deepEqual(log, ['poll ack=null', 'batch', 'poll ack=0', 'poll ack=2', 'batch'])
+  })
+
   it('resumes with the sid and ack the channel asks for, asking for a Hello on the first poll only', async () => {
     connect({ resume: { sid: 'S0', ack: 5 } })
     const first = await server.next('poll')
@@ -401,5 +417,22 @@ describe('LongPollTransport sending', () => {
     await first.aborted
     transport.send(batch(data(3, 3)))
     assert.equal(server.count('send'), 1)
+  })
+})
+
+describe('ackAfter', () => {
+  it('advances the ack over the Data frames that continue it', () => {
+    assert.equal(ackAfter(batch(data(4, 1), data(5, 2)), 3), 5)
+    assert.equal(ackAfter(batch({ kind: FrameKind.Ack, seq: 9 }, data(4, 1), { kind: FrameKind.Pong, nonce: 1 }), 3), 4)
+  })
+
+  it('skips Data it already has and stops at a gap', () => {
+    assert.equal(ackAfter(batch(data(2, 1), data(3, 1), data(4, 1)), 3), 4)
+    assert.equal(ackAfter(batch(data(4, 1), data(6, 1), data(7, 1)), 3), 4)
+  })
+
+  it('leaves the ack as it is for an empty or undecodable batch', () => {
+    assert.equal(ackAfter(new Uint8Array(), 3), 3)
+    assert.equal(ackAfter(new Uint8Array([FrameKind.Data, 4, 9]), 3), 3)
   })
 })
