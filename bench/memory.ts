@@ -23,6 +23,8 @@ import { connectLayout, sleep } from './typing'
 
 export interface MemoryResult {
   clients: number
+  /** How many times the per-client growth was measured (each on a fresh server); the figures are the medians. */
+  clientReadings: number
   /** Bytes of server RSS per idle client on one document. */
   perClientBytes: number
   /** Of those, bytes of live JS heap (after a full collection). */
@@ -59,18 +61,39 @@ async function growth(pool: WorkerPool, target: Omit<Target, 'url'>, docs: numbe
   }
 }
 
-/** `settleMs`: how long to let the server settle before reading its memory. */
-export async function measureMemory(pool: WorkerPool, target: Omit<Target, 'url'>, clients: number, documents: number, settleMs: number): Promise<MemoryResult> {
-  const perClient = await growth(pool, target, 1, clients, settleMs)
+/**
+ * `settleMs`: how long to let the server settle before reading its memory.
+ * `clientReadings`: measure the per-client growth this many times, each on
+ * a fresh server, and report the medians: one RSS reading moves by about
+ * ±1 KiB per client between runs of the same code (the live JS heap
+ * barely moves), enough to flip a ratio near its target.
+ */
+export async function measureMemory(
+  pool: WorkerPool,
+  target: Omit<Target, 'url'>,
+  clients: number,
+  documents: number,
+  settleMs: number,
+  clientReadings = 1,
+): Promise<MemoryResult> {
+  const readings: Array<{ rss: number; heap: number }> = []
+  for (let i = 0; i < clientReadings; i++) readings.push(await growth(pool, target, 1, clients, settleMs))
   const perDocument = await growth(pool, target, documents, 1, settleMs)
-  const perClientBytes = perClient.rss / clients
-  const perClientHeapBytes = perClient.heap / clients
+  const perClientBytes = median(readings.map((reading) => reading.rss)) / clients
+  const perClientHeapBytes = median(readings.map((reading) => reading.heap)) / clients
   return {
     clients,
+    clientReadings,
     perClientBytes,
     perClientHeapBytes,
     documents,
     perDocumentBytes: perDocument.rss / documents - perClientBytes,
     perDocumentHeapBytes: perDocument.heap / documents - perClientHeapBytes,
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }

@@ -157,7 +157,7 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
         ['Server', 'Per idle client', 'Per open document'],
         results.memory.map((row) => [
           row.target,
-          `${kib(row.perClientBytes)} (${row.clients} clients; JS heap ${kib(row.perClientHeapBytes)})`,
+          `${kib(row.perClientBytes)} (${row.clients} clients; JS heap ${kib(row.perClientHeapBytes)}${row.clientReadings > 1 ? `; median of ${row.clientReadings} readings` : ''})`,
           `${kib(row.perDocumentBytes)} (${row.documents} documents; JS heap ${kib(row.perDocumentHeapBytes)})`,
         ]),
       ),
