@@ -39,7 +39,7 @@ class SessionPeer implements Peer {
   constructor(
     private readonly session: Session,
     readonly address: string,
-    /** The router's state for the session (its refusal log). */
+    /** The router's state for the session (its documents and refusal log). */
     readonly channels: SessionChannels,
     /** Addressed copies of broadcast messages, shared by every peer (see `send`). */
     private readonly addressed: WeakMap<Uint8Array, { address: string; payload: Uint8Array }>,
@@ -131,11 +131,11 @@ export class ChannelRouter {
       // same batch wait for the room instead of being refused.
       const joining = new SessionPeer(session, address, channels, this.addressed)
       peers.set(address, joining)
-      void this.join(session, peers, joining)
+      void this.join(session, joining)
       return
     }
     if (type === MessageType.Leave) {
-      if (peer) this.leave(peers, peer)
+      if (peer) this.leave(peer)
       return
     }
     if (!peer) {
@@ -153,12 +153,13 @@ export class ChannelRouter {
     const channels = this.channels.get(session)
     if (!channels) return
     this.channels.delete(session)
-    for (const peer of channels.peers.values()) this.leave(channels.peers, peer)
+    for (const peer of channels.peers.values()) this.leave(peer)
     channels.refusals?.flush()
   }
 
-  private async join(session: Session, peers: Map<string, SessionPeer>, peer: SessionPeer): Promise<void> {
+  private async join(session: Session, peer: SessionPeer): Promise<void> {
     const { address } = peer
+    const { peers } = peer.channels
     const fail = (code: number, message: string) => {
       if (peers.get(address) === peer) peers.delete(address)
       session.send(encodeErrorMessage(address, code, message))
@@ -200,8 +201,8 @@ export class ChannelRouter {
     }
   }
 
-  private leave(peers: Map<string, SessionPeer>, peer: SessionPeer): void {
-    peers.delete(peer.address)
+  private leave(peer: SessionPeer): void {
+    peer.channels.peers.delete(peer.address)
     if (peer.room && peer.docId) this.options.rooms.leave(peer.docId, peer)
   }
 

@@ -69,7 +69,7 @@ function sampleDocument(): Y.Doc {
   const text = new Y.XmlText()
   paragraph.insert(0, [text])
   fragment.insert(0, [paragraph, new Y.XmlElement('heading')])
-  text.insert(0, "warm-up ")
+  text.insert(0, 'warm-up ')
   text.format(0, 4, { strong: true })
   text.insert(text.length, 'more text', { em: true })
   text.delete(0, 2)

@@ -100,7 +100,7 @@ export class SessionRegistry extends Observable<SessionRegistryEvents> {
     const session = new Session(randomId(22) as SessionId, this.options)
     this.sessions.set(session.id, session)
     if (ip !== undefined && this.options.perIp) {
-      this.options.perIp.acquire(ip, true)
+      this.options.perIp.add(ip)
       session.ip = ip
     }
     this.options.logger?.info({ sid: session.id, transport: transport ?? null, ip: ip ?? null }, 'comet session open')

@@ -91,8 +91,6 @@ export type SessionEvents = {
   attach: (transport: ServerTransport) => void
 }
 
-
-
 /** Every session's advice until it is given its own: one frozen object, not one per session. */
 const defaultAdvice: Advice = Object.freeze({ reconnect: 'retry', retryAfterMs: 0 })
 
@@ -108,8 +106,11 @@ export class Session extends Observable<SessionEvents> implements TransportRecei
    * pauses longer (a broadcast's payload is shared by every session).
    */
   private readonly outbox: Uint8Array[] = []
-  /** Frames to flush at the end of this event-loop turn (control frames and new Data). */
-  /** Null while empty (most of the time, for most sessions): an empty array per session costs 32 bytes. */
+  /**
+   * Frames to flush at the end of this event-loop turn (control frames and
+   * new Data); null while empty, as it is most of the time for most
+   * sessions (an empty array per session costs 32 bytes).
+   */
   private pending: Frame[] | null = null
   private isFlushScheduled = false
   private nextSeq = 1

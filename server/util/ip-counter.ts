@@ -24,7 +24,7 @@ export class IpCounter {
    */
   acquire(ip: string, force = false): (() => void) | null {
     if (!force && !this.admits(ip)) return null
-    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1)
+    this.add(ip)
     let released = false
     return () => {
       if (released) return
@@ -34,9 +34,14 @@ export class IpCounter {
   }
 
   /**
-   * Give back one connection of `ip`, taken with `acquire`. For a holder
-   * that already calls it once only; others keep `acquire`'s function.
+   * Count one connection of `ip` whatever the limit, for a holder that
+   * calls {@link release} once itself (no release function to keep).
    */
+  add(ip: string): void {
+    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1)
+  }
+
+  /** Give back one connection of `ip`, counted with `add` (`acquire` gives a function that does it once). */
   release(ip: string): void {
     const count = (this.counts.get(ip) ?? 1) - 1
     if (count <= 0) this.counts.delete(ip)
