@@ -122,7 +122,17 @@ export class LongPollTransport implements ServerTransport {
    */
   receive(batch: Uint8Array): void {
     this.uploads++
-    if (!this.isClosed && batch.length > 0) this.receiver?.receiveBatch(batch)
+    if (this.isClosed || batch.length === 0) return
+    try {
+      this.receiver?.receiveBatch(batch)
+    } catch (error) {
+      // The POST fails (the endpoint answers 500) and is never answered
+      // with the queue: what the batch produced goes to the held poll, and
+      // later sends must not wait for an answer that will not come.
+      this.uploads--
+      if (this.held && this.uploads === 0 && this.queue.length > 0) this.answer(this.held, true)
+      throw error
+    }
   }
 
   /** The answer to a POST passed to {@link receive}: everything queued (piggybacking); null when nothing is. */
