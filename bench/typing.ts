@@ -33,12 +33,18 @@ export interface Session {
   close(): Promise<void>
 }
 
-export async function connectLayout(pool: WorkerPool, server: RunningServer, target: Target, layout: Layout): Promise<Session> {
+/**
+ * Connect `layout`'s clients across the workers, on new documents, or on
+ * `docs` (one name per document of the layout) to add clients to
+ * documents already open.
+ */
+export async function connectLayout(pool: WorkerPool, server: RunningServer, target: Target, layout: Layout, docs?: readonly string[]): Promise<Session> {
+  if (docs && docs.length !== layout.docs) throw new Error(`connectLayout: ${docs.length} document names for a layout of ${layout.docs}`)
   const specs: ClientSpec[] = []
   const clientsPerDocByName = new Map<string, number>()
   const probesPerDocByName = new Map<string, number>()
   for (let d = 0; d < layout.docs; d++) {
-    const doc = await server.createDoc()
+    const doc = docs?.[d] ?? (await server.createDoc())
     clientsPerDocByName.set(doc, layout.clientsPerDoc)
     probesPerDocByName.set(doc, Math.min(layout.clientsPerDoc, maxProbesPerDoc))
     for (let c = 0; c < layout.clientsPerDoc; c++) specs.push({ doc, writer: c < layout.writersPerDoc, probe: c < maxProbesPerDoc })
