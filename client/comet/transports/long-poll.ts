@@ -20,7 +20,7 @@ import { Observable } from '../../../common/observable'
 import { CloseCode } from '../../../common/close-codes'
 import { decodeBatch, FrameKind } from '../../../common/comet/frame'
 import type { ClientTransport, ClientTransportEvents, TransportContext } from '../transport'
-import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, isBatchResponse } from './uploader'
+import { AbnormalClosure, Uploader, closeCodeForStatus, describeError, endpointUrl, isBatchResponse } from './uploader'
 
 /**
  * The close code this transport reports when the network failed (a
@@ -217,12 +217,13 @@ export class LongPollTransport extends Observable<ClientTransportEvents> impleme
 
   /** One poll; never rejects (a failure is a result, so a poll abandoned by a close is no unhandled rejection). */
   private async poll(session: { sid: string; ack: number } | null, isFirst: boolean): Promise<PollResult> {
-    const url = new URL(`${this.baseUrl}/comet/poll`)
+    const params: Record<string, string> = {}
     if (session) {
-      url.searchParams.set('sid', session.sid)
-      url.searchParams.set('ack', String(session.ack))
-      if (isFirst) url.searchParams.set(helloParam, '1')
+      params.sid = session.sid
+      params.ack = String(session.ack)
+      if (isFirst) params[helloParam] = '1'
     }
+    const url = endpointUrl(this.baseUrl, '/comet/poll', params)
     try {
       const response = await this.fetchImpl(url, { method: 'GET', cache: 'no-store', credentials: 'same-origin', signal: this.pollAbort.signal })
       const body = new Uint8Array(await response.arrayBuffer())

@@ -6,6 +6,7 @@ import { CloseCode } from '../../../../common/close-codes'
 import { decodeBatch, encodeBatch, FrameKind, type Frame } from '../../../../common/comet/frame'
 import type { ClientTransportEvents, TransportContext } from '../../../../client/comet/transport'
 import { AbnormalClosure, ackAfter, helloParam, LongPollTransport, type LongPollTransportOptions } from '../../../../client/comet/transports/long-poll'
+import { endpointUrl } from '../../../../client/comet/transports/uploader'
 
 /** One request the fake server received; the test decides when and how it is answered. */
 interface Exchange {
@@ -434,5 +435,19 @@ describe('ackAfter', () => {
   it('leaves the ack as it is for an empty or undecodable batch', () => {
     assert.equal(ackAfter(new Uint8Array(), 3), 3)
     assert.equal(ackAfter(new Uint8Array([FrameKind.Data, 4, 9]), 3), 3)
+  })
+})
+
+describe('endpointUrl', () => {
+  it('appends the parameters as an encoded query string', () => {
+    const url = endpointUrl('https://pad.example/base', '/comet/poll', { sid: 'a b&c=d', ack: '12', [helloParam]: '1' })
+    assert.equal(url, 'https://pad.example/base/comet/poll?sid=a+b%26c%3Dd&ack=12&hello=1')
+    const parsed = new URL(url)
+    assert.equal(parsed.searchParams.get('sid'), 'a b&c=d')
+    assert.equal(parsed.searchParams.get('ack'), '12')
+  })
+
+  it('leaves out the query when there are no parameters', () => {
+    assert.equal(endpointUrl('http://127.0.0.1:3000', '/comet/poll', {}), 'http://127.0.0.1:3000/comet/poll')
   })
 })
