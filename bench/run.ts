@@ -61,7 +61,7 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
     typingTiming: { warmupMs: 1_000, durationMs: 10_000 },
     throughput: { layout: oneDoc(50), ratesPerWriter: [10, 20, 50, 100, 200, 400, 800], timing: { warmupMs: 500, durationMs: 4_000 } },
     memory: { clients: 1000, documents: 200, settleMs: 10_000, clientReadings: 3 },
-    coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 3 },
+    coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 7 },
   },
   quick: {
     typing: [{ layout: oneDoc(50), allTransports: true }],
