@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
 import { loadConfig } from '../../../server/config'
-import { warmUp } from '../../../server/warm-up'
+import { warmUp, warmUpDirPrefix } from '../../../server/warm-up'
 import { waitFor } from '../../helpers/wait-for'
 
 interface LogLine {
@@ -26,15 +26,21 @@ describe('warmUp', () => {
   /** The real server's data folder: the warm-up must not create it. */
   let dataDir: string
   const lines: LogLine[] = []
+  /** The warm-up stores' temporary folders before and after it ran. */
+  const warmUpDirs = (): string[] => readdirSync(os.tmpdir()).filter((name) => name.startsWith(warmUpDirPrefix))
+  let dirsBefore: string[] = []
+  let dirsAfter: string[] = []
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cometpad-warm-up-'))
     dataDir = path.join(dir, 'data')
     const config = loadConfig(['--port', '0', '--data-dir', dataDir], {})
     const handlesBefore = networkHandles()
+    dirsBefore = warmUpDirs()
     await warmUp(config, pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }))
     // A closed socket leaves the handle list in a later turn of the event loop.
     await waitFor(() => networkHandles() === handlesBefore, 'the loopback server and its clients to be closed', 2_000)
+    dirsAfter = warmUpDirs()
   })
 
   after(async () => {
@@ -53,6 +59,10 @@ describe('warmUp', () => {
 
   it('logs nothing at info or above: its sessions and rooms are private', () => {
     assert.deepEqual(lines.filter((line) => line.level >= 30), [])
+  })
+
+  it('deletes the temporary folder of its LevelDB store', () => {
+    assert.deepEqual(dirsAfter, dirsBefore)
   })
 
   it('writes nothing to the real store', () => {
