@@ -20,6 +20,9 @@
  * compiled too: over an in-memory store, the first load after a restart
  * still spent a few milliseconds compiling the read path.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -31,9 +34,6 @@ import { encodeBatch, FrameKind } from '../common/comet/frame'
 import { encodeEmptyMessage, encodeUpdateMessage, MessageType, startDocMessage } from '../common/messages'
 import { createServer, type CometpadServer } from './app'
 import type { Config } from './config'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { LevelDocStore } from './storage/level-doc-store'
 import { mergeStoredUpdates } from './storage/merge-updates'
 
