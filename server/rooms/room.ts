@@ -290,9 +290,11 @@ export class Room implements AwarenessRoomView {
       this.unsentOrigin = null
     }
     this.unsent.push(update)
-    // Stored at once, so that `durable()` covers it from now on. Queued
-    // after the broadcast above: both run at the end of this turn, and the
-    // store's write (its call into LevelDB) should not delay the broadcast.
+    // Stored at once, so that `durable()` covers it from now on. At the end
+    // of this turn the broadcast above is encoded first; the store's flush,
+    // scheduled here, comes before the session flushes that broadcast
+    // schedules, so the batch reaches LevelDB before the sockets are
+    // written and its fsync runs while they are.
     this.queueWrite(update)
   }
 

@@ -54,7 +54,6 @@ export interface LongPollTransportOptions {
  * server side; a server that ignores it is handled below (see pollLoop).
  */
 export const helloParam = 'hello'
-// Browsers refuse `keepalive` requests whose bodies together pass 64 KiB.
 
 /** What a poll brought: its response, or why it failed. */
 type PollResult = { ok: true; response: Response; body: Uint8Array } | { ok: false; error: unknown }
