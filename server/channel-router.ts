@@ -114,11 +114,14 @@ export interface ChannelRouterOptions {
   rooms: RoomRegistry
   directory: DocDirectory
   logger: Logger
-  /** Most documents one session may have open at once. @default 64 */
+  /** Most documents one session may have open at once. @default {@link defaultMaxDocsPerSession} */
   maxDocsPerSession?: number
   /** Called for every refused message (metrics); rooms stay free of metrics. */
   onRefused?: (reason: RefusalReason) => void
 }
+
+/** Most documents one session may have open at once, unless the options say otherwise. */
+export const defaultMaxDocsPerSession = 64
 
 /** See the module comment. */
 export class ChannelRouter {
@@ -129,7 +132,7 @@ export class ChannelRouter {
   private readonly channels = new Map<Session, SessionChannels>()
 
   constructor(private readonly options: ChannelRouterOptions) {
-    this.maxDocsPerSession = options.maxDocsPerSession ?? 64
+    this.maxDocsPerSession = options.maxDocsPerSession ?? defaultMaxDocsPerSession
     options.sessions.on('session', (session) => this.onSession(session))
   }
 
