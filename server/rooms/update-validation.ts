@@ -97,10 +97,10 @@ export function validateUpdate(doc: Y.Doc, update: Uint8Array, limits: UpdateLim
   const header = preScanHeader(update, limits)
   if (header) return refuse(header)
 
-  const decoded = decodeCounting(update, Y.UpdateDecoderV1, limits.maxStructsPerUpdate)
+  const decoded = decodeCounting(update, 'v1', limits.maxStructsPerUpdate)
   if (!decoded.ok) {
     if (decoded.limit) return refuse(decoded.reason)
-    const asV2 = decodeCounting(update, Y.UpdateDecoderV2, limits.maxStructsPerUpdate)
+    const asV2 = decodeCounting(update, 'v2', limits.maxStructsPerUpdate)
     if (asV2.ok) return refuse('the update is V2-encoded; send V1 (Y.encodeStateAsUpdate) updates')
     return refuse(`the update could not be decoded: ${decoded.reason}`)
   }
@@ -154,10 +154,67 @@ class LimitExceeded extends Error {}
 
 type Decoded = { ok: true; update: { structs: (Y.Item | Y.GC | Y.Skip)[]; ds: DeleteSet } } | { ok: false; limit: boolean; reason: string }
 
+/** The limit the next counting decoder takes (decoding is synchronous: one decode at a time). */
+let nextDecoderMax = 0
+/** The counting decoder made last, to check where its decode stopped. */
+let lastDecoder: CountingDecoderV1 | CountingDecoderV2 | null = null
+
 /**
- * Fully decode `update` with a subclass of `Base` that counts the structs
- * (`readInfo`, called once per struct) and delete ranges (`readDsLen`, once
- * per range) and throws once either passes `max`. The decode must end exactly
+ * A V1 decoder that counts the structs (`readInfo`, called once per struct)
+ * and delete ranges (`readDsLen`, once per range) it reads and throws once
+ * either passes the limit it was made under. The classes are made once, not
+ * per decode: a class per decode gives every decoder a new hidden class, and
+ * Yjs's decoding call sites, which `Y.applyUpdate` shares, go megamorphic
+ * (validating and applying a keystroke took twice as long).
+ */
+class CountingDecoderV1 extends Y.UpdateDecoderV1 {
+  readonly max = nextDecoderMax
+  structs = 0
+  deleteRanges = 0
+
+  constructor(decoder: decoding.Decoder) {
+    super(decoder)
+    lastDecoder = this
+  }
+
+  override readInfo(): number {
+    if (++this.structs > this.max) throw new LimitExceeded(`the update holds more than ${this.max} structs`)
+    // lib0's readUint8 returns undefined past the end instead of throwing.
+    if (this.restDecoder.pos >= this.restDecoder.arr.length) throw new RangeError('unexpected end of update')
+    return super.readInfo()
+  }
+
+  override readDsLen(): number {
+    if (++this.deleteRanges > this.max) throw new LimitExceeded(`the update holds more than ${this.max} delete ranges`)
+    return super.readDsLen()
+  }
+}
+
+/** {@link CountingDecoderV1} for V2 updates. */
+class CountingDecoderV2 extends Y.UpdateDecoderV2 {
+  readonly max = nextDecoderMax
+  structs = 0
+  deleteRanges = 0
+
+  constructor(decoder: decoding.Decoder) {
+    super(decoder)
+    lastDecoder = this
+  }
+
+  override readInfo(): number {
+    if (++this.structs > this.max) throw new LimitExceeded(`the update holds more than ${this.max} structs`)
+    return super.readInfo()
+  }
+
+  override readDsLen(): number {
+    if (++this.deleteRanges > this.max) throw new LimitExceeded(`the update holds more than ${this.max} delete ranges`)
+    return super.readDsLen()
+  }
+}
+
+/**
+ * Fully decode `update` with a counting decoder (see {@link CountingDecoderV1})
+ * that stops at `max` structs or delete ranges. The decode must end exactly
  * at the last byte.
  *
  * For V1 the count alone bounds the work, as every struct consumes bytes; a
@@ -165,31 +222,12 @@ type Decoded = { ok: true; update: { structs: (Y.Item | Y.GC | Y.Skip)[]; ds: De
  * there the count is what keeps a few bytes from decoding into millions of
  * structs.
  */
-function decodeCounting(update: Uint8Array, Base: typeof Y.UpdateDecoderV1 | typeof Y.UpdateDecoderV2, max: number): Decoded {
-  let created: Y.UpdateDecoderV1 | Y.UpdateDecoderV2 | null = null
-  let structs = 0
-  let deleteRanges = 0
-  const isV1 = Base === Y.UpdateDecoderV1
-  // One class per call: the counters live in this closure, not on a shared prototype.
-  class CountingDecoder extends (Base as typeof Y.UpdateDecoderV1) {
-    constructor(decoder: decoding.Decoder) {
-      super(decoder)
-      created = this
-    }
-    override readInfo(): number {
-      if (++structs > max) throw new LimitExceeded(`the update holds more than ${max} structs`)
-      // V1 reads the info byte directly, and lib0's readUint8 returns undefined past the end instead of throwing.
-      if (isV1 && this.restDecoder.pos >= this.restDecoder.arr.length) throw new RangeError('unexpected end of update')
-      return super.readInfo()
-    }
-    override readDsLen(): number {
-      if (++deleteRanges > max) throw new LimitExceeded(`the update holds more than ${max} delete ranges`)
-      return super.readDsLen()
-    }
-  }
+function decodeCounting(update: Uint8Array, format: 'v1' | 'v2', max: number): Decoded {
+  nextDecoderMax = max
+  lastDecoder = null
   try {
-    const result = Y.decodeUpdateV2(update, CountingDecoder)
-    const end = (created as Y.UpdateDecoderV1 | Y.UpdateDecoderV2 | null)?.restDecoder
+    const result = Y.decodeUpdateV2(update, (format === 'v1' ? CountingDecoderV1 : CountingDecoderV2) as typeof Y.UpdateDecoderV1)
+    const end = (lastDecoder as CountingDecoderV1 | CountingDecoderV2 | null)?.restDecoder
     if (!end || end.pos !== end.arr.length) {
       return { ok: false, limit: false, reason: `it does not end where its content does (${end?.pos ?? 0} of ${update.length} bytes)` }
     }
@@ -197,6 +235,8 @@ function decodeCounting(update: Uint8Array, Base: typeof Y.UpdateDecoderV1 | typ
   } catch (error) {
     if (error instanceof LimitExceeded) return { ok: false, limit: true, reason: error.message }
     return { ok: false, limit: false, reason: error instanceof Error ? error.message : String(error) }
+  } finally {
+    lastDecoder = null
   }
 }
 
