@@ -44,14 +44,23 @@ export const maxUnackedFrames = 4096
 
 /**
  * Delayed acknowledgement: a receiver acks Data frames on its next upstream
- * batch, or alone after this long, in ms. Short against the ping timeout and
- * the sender's outbox limits; long enough that a stream of updates costs
- * one ack per burst, not one per frame. @default 1000
+ * batch, or alone after this long, in ms. An ack only lets the sender drop
+ * frames it keeps for a resume, so it can wait: a client that only reads a
+ * busy document sends one message every few seconds instead of one a
+ * second, which at 1 s was nearly as many messages as the writers' updates
+ * reaching the server (100 documents × 10 clients, `npm run bench`). Short
+ * against the ping timeout (a reader's acks are also its sign of life) and
+ * the sender's outbox limits. @default 5000
  */
-export const ackDelayMs = 1_000
+export const ackDelayMs = 5_000
 
-/** ... or alone at once when this many Data frames wait for an ack. @default 64 */
-export const ackEveryFrames = 64
+/**
+ * ... or alone at once when this many Data frames wait for an ack, which
+ * bounds what the sender keeps per session (frames share their payload
+ * bytes with the other sessions of a room, so a kept frame costs tens of
+ * bytes) well under `maxUnackedFrames`. @default 256
+ */
+export const ackEveryFrames = 256
 
 /** Reconnect backoff: first delay, cap, and jitter share. */
 export const reconnectBaseMs = 250
