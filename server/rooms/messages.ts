@@ -111,20 +111,22 @@ function applyUpdate(room: Room, peer: Peer, update: Uint8Array): HandleResult {
   if (room.wouldExceedSize(update.length)) {
     return refuse(peer, 'too-large', `the document would grow past ${room.maxDocBytes} bytes; the update was refused`)
   }
-  const verdict = validateUpdate(room.doc, update, room.limits)
+  // Checked against the document as applied so far: the updates the room
+  // accepted earlier in this turn are applied with this one at its end.
+  const verdict = validateUpdate(room.docAsApplied, update, room.limits)
   if (!verdict.ok) return refuse(peer, 'bad-update', verdict.reason)
   // New content under a client id another peer writes under is forged:
   // refused whole (content the room already has may be relayed by anyone).
   const { to } = Y.parseUpdateMeta(update)
   const claims: number[] = []
   for (const [clientId, endClock] of to) {
-    if (endClock <= Y.getState(room.doc.store, clientId)) continue
+    if (endClock <= room.knownClock(clientId)) continue
     const writer = room.writerOf(clientId)
     if (writer && writer !== peer) return refuse(peer, 'bad-update', `client id ${clientId} belongs to another connection`)
     if (!writer) claims.push(clientId)
   }
   for (const clientId of claims) room.claimWriter(clientId, peer)
-  Y.applyUpdate(room.doc, update, peer)
+  room.queueUpdate(update, peer, to)
   return null
 }
 

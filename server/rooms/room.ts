@@ -81,6 +81,18 @@ export class Room implements AwarenessRoomView {
   private isDestroyed = false
   private readonly retryBaseMs: number
   private readonly retryMaxMs: number
+  /**
+   * Peers' updates accepted this turn and not yet applied (see
+   * {@link applyIncoming}), with the end clock per Yjs client they reach
+   * and their size. Applying a turn's updates in one Yjs transaction costs
+   * one cleanup, one state-vector walk and one update event for all of them
+   * instead of one each.
+   */
+  private incoming: Array<{ update: Uint8Array; origin: Peer }> = []
+  private incomingEnds = new Map<number, number>()
+  private incomingBytes = 0
+  /** Resolves once the updates in `incoming` are applied and their write is queued. */
+  private incomingApplied: { promise: Promise<void>; resolve: () => void } | null = null
   /** Updates applied this turn and not yet broadcast (see {@link broadcastUnsent}). */
   private unsent: Uint8Array[] = []
   /** The peer every update in `unsent` came from, or null when several (or the server) made them. */
@@ -115,8 +127,21 @@ export class Room implements AwarenessRoomView {
     this.awareness.on('update', this.onAwarenessUpdate)
   }
 
-  /** The document, built from the stored state on first use (see `unapplied`). */
+  /**
+   * The document with every accepted update applied, built from the stored
+   * state on first use (see `unapplied`).
+   */
   get doc(): Y.Doc {
+    this.applyIncoming()
+    return this.docAsApplied
+  }
+
+  /**
+   * The document as applied so far: without the updates accepted this turn
+   * (see {@link queueUpdate}). What checks of the next update read, so that
+   * they do not undo the batching; {@link knownClock} covers the rest.
+   */
+  get docAsApplied(): Y.Doc {
     const state = this.unapplied
     if (state) {
       this.unapplied = null
@@ -126,14 +151,65 @@ export class Room implements AwarenessRoomView {
     return this.ydoc
   }
 
+  /** The clock the room has reached for Yjs client `clientId`, counting the updates accepted this turn. */
+  knownClock(clientId: number): number {
+    return Math.max(Y.getState(this.docAsApplied.store, clientId), this.incomingEnds.get(clientId) ?? 0)
+  }
+
+  /**
+   * Accept a checked update from `origin`: it is applied at the end of this
+   * turn, with every other update the room accepts in it, in one transaction.
+   * `ends` is its end clock per Yjs client (`Y.parseUpdateMeta(update).to`).
+   */
+  queueUpdate(update: Uint8Array, origin: Peer, ends: ReadonlyMap<number, number>): void {
+    if (this.incoming.length === 0) {
+      let resolve!: () => void
+      const promise = new Promise<void>((done) => (resolve = done))
+      this.incomingApplied = { promise, resolve }
+      atTurnEnd(this.applyIncoming)
+    }
+    this.incoming.push({ update, origin })
+    this.incomingBytes += update.length
+    for (const [clientId, end] of ends) if (end > (this.incomingEnds.get(clientId) ?? 0)) this.incomingEnds.set(clientId, end)
+  }
+
+  /** Apply the updates accepted this turn, in arrival order, in one transaction (see `incoming`). */
+  private readonly applyIncoming = (): void => {
+    const incoming = this.incoming
+    if (incoming.length === 0) return
+    const applied = this.incomingApplied
+    this.incoming = []
+    this.incomingEnds.clear()
+    this.incomingBytes = 0
+    this.incomingApplied = null
+    if (!this.isDestroyed) {
+      const first = incoming[0]!.origin
+      const origin = incoming.every((entry) => entry.origin === first) ? first : severalPeers
+      const doc = this.docAsApplied
+      doc.transact(() => {
+        for (const { update, origin: peer } of incoming) {
+          try {
+            Y.applyUpdate(doc, update, peer)
+          } catch (error) {
+            // Checked before it was accepted, so this is a Yjs failure, not bad input: keep the others.
+            this.logger.error({ err: error, docId: this.docId, peer: peer.id }, 'applying a checked update failed')
+          }
+        }
+      }, origin)
+    }
+    applied?.resolve()
+  }
+
   /** The document's state vector, for a sync step 1. */
   stateVector(): Uint8Array {
+    this.applyIncoming()
     if (this.unapplied) return (this.unappliedStateVector ??= Y.encodeStateVectorFromUpdate(this.unapplied))
     return Y.encodeStateVector(this.ydoc)
   }
 
   /** What a client whose state vector is `stateVector` lacks, for a sync step 2. */
   missingFrom(stateVector: Uint8Array): Uint8Array {
+    this.applyIncoming()
     const isNewClient = Y.decodeStateVector(stateVector).size === 0
     const state = this.unapplied
     if (state) {
@@ -162,7 +238,7 @@ export class Room implements AwarenessRoomView {
 
   /** Whether applying an update of `bytes` bytes would take the document past `maxDocBytes`. */
   wouldExceedSize(bytes: number): boolean {
-    return this.maxDocBytes > 0 && this.estimatedBytes + bytes > this.maxDocBytes
+    return this.maxDocBytes > 0 && this.estimatedBytes + this.incomingBytes + bytes > this.maxDocBytes
   }
 
   /** Add a peer and start the sync: send the server's state vector and everyone's presence. */
@@ -267,7 +343,9 @@ export class Room implements AwarenessRoomView {
    * while storage fails it waits for the recovery write.
    */
   durable(): Promise<void> {
-    return this.tail
+    // Updates accepted this turn are written once they are applied.
+    const applied = this.incomingApplied
+    return applied ? applied.promise.then(() => this.tail) : this.tail
   }
 
   /** Unload: stop listening; the caller has awaited `durable()` first. */
@@ -384,6 +462,9 @@ export class Room implements AwarenessRoomView {
 }
 
 const noClients: readonly number[] = Object.freeze([])
+
+/** The origin of a transaction applying several peers' updates: no one peer's, so the broadcast goes to all. */
+const severalPeers = Object.freeze({ severalPeers: true })
 
 /** `partial` without its undefined fields, so they do not override defaults. */
 function definedFields<T extends object>(partial: Partial<T>): Partial<T> {

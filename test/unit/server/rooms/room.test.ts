@@ -367,6 +367,73 @@ describe('handleMessage sync', () => {
   })
 })
 
+describe('updates of one turn', () => {
+  it('applies the updates several peers sent in one turn together: one transaction, one broadcast, one store append', async () => {
+    const store = new TestStore()
+    const room = newRoom(store)
+    const [a, b, c] = [new FakePeer('a'), new FakePeer('b'), new FakePeer('c')]
+    for (const peer of [a, b, c]) room.join(peer)
+    let transactions = 0
+    room.docAsApplied.on('afterTransaction', () => transactions++)
+    assert.equal(handleMessage(room, a, syncUpdateMessage(textUpdate('one '))), null)
+    assert.equal(handleMessage(room, b, syncUpdateMessage(textUpdate('two '))), null)
+    assert.equal(handleMessage(room, a, syncUpdateMessage(textUpdate('three'))), null)
+    assert.equal(transactions, 0, 'nothing applied before the end of the turn')
+    await turn()
+    assert.equal(transactions, 1)
+    assert.equal(c.received(MessageType.Sync).length, 2, 'C got its join step 1 and one update')
+    const seen = newDoc()
+    applySyncMessages(c, seen)
+    assert.equal(seen.getText('t').toString().length, 'one two three'.length)
+    assert.equal(seen.getText('t').toString(), room.doc.getText('t').toString())
+    await room.durable()
+    assert.equal(store.appends, 1)
+    assert.equal(await store.storedText(), room.doc.getText('t').toString())
+  })
+
+  it('shows updates accepted this turn to a reader of the document, and to a client syncing in the same turn', () => {
+    const room = newRoom()
+    const a = new FakePeer('a')
+    const b = new FakePeer('b')
+    room.join(a)
+    room.join(b)
+    assert.equal(handleMessage(room, a, syncUpdateMessage(textUpdate('queued'))), null)
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, MessageType.Sync)
+    syncProtocol.writeSyncStep1(encoder, newDoc())
+    assert.equal(handleMessage(room, b, encoding.toUint8Array(encoder)), null)
+    const client = newDoc()
+    applySyncMessages(b, client)
+    assert.equal(client.getText('t').toString(), 'queued')
+    assert.equal(room.doc.getText('t').toString(), 'queued')
+  })
+
+  it('lets a peer relay content another peer sent earlier in the same turn (it is not forged)', async () => {
+    const room = newRoom()
+    const [a, b, c] = [new FakePeer('a'), new FakePeer('b'), new FakePeer('c')]
+    for (const peer of [a, b, c]) room.join(peer)
+    const update = textUpdate('relayed')
+    assert.equal(handleMessage(room, a, syncUpdateMessage(update)), null)
+    assert.equal(handleMessage(room, b, syncUpdateMessage(update)), null, 'B only repeats what A sent')
+    assert.deepEqual(b.received(MessageType.Error), [])
+    await turn()
+    assert.equal(room.doc.getText('t').toString(), 'relayed')
+  })
+
+  it('still refuses new content under a client id another peer wrote under earlier in the same turn', () => {
+    const room = newRoom()
+    const a = new FakePeer('a')
+    const b = new FakePeer('b')
+    room.join(a)
+    room.join(b)
+    const doc = newDoc()
+    assert.equal(handleMessage(room, a, syncUpdateMessage(textUpdate('mine', doc))), null)
+    const forged = textUpdate(' and more', doc)
+    assert.equal(handleMessage(room, b, syncUpdateMessage(forged))?.refused, 'bad-update')
+    assert.equal(room.doc.getText('t').toString(), 'mine')
+  })
+})
+
 describe('handleMessage tracked Update', () => {
   it('applies the update and answers Saved with its id only after the store append resolved', async () => {
     const store = new TestStore()
@@ -386,6 +453,7 @@ describe('handleMessage tracked Update', () => {
     store.hold = null
     hold.resolve()
     await room.durable()
+    await turn()
     const saved = a.received(MessageType.Saved)
     assert.equal(saved.length, 1)
     assert.equal(decoding.readVarUint(saved[0]!), 42)
