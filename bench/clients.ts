@@ -8,8 +8,8 @@
  * They are load generators, not editors: a client keeps no Y.Doc of the
  * shared document. It completes the sync handshake like a real client and
  * hands every update it receives to `onUpdate` undecoded. A writer sends
- * updates made on its own private Y.Doc (see workload.ts), which are the
- * same bytes a full client typing at its own position would send.
+ * the updates of a Typist (keystrokes.ts), the same bytes a full client
+ * typing at its own position would send.
  */
 import WebSocket from 'ws'
 import * as Y from 'yjs'

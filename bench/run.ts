@@ -59,7 +59,7 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
       { layout: { docs: 100, clientsPerDoc: 10, writersPerDoc: 1 }, allTransports: false },
     ],
     typingTiming: { warmupMs: 1_000, durationMs: 10_000 },
-    throughput: { layout: oneDoc(50), ratesPerWriter: [10, 20, 50, 100, 200, 400, 800], timing: { warmupMs: 500, durationMs: 4_000 } },
+    throughput: { layout: oneDoc(50), ratesPerWriter: [10, 20, 50, 100, 200, 400, 800, 1600, 3200], timing: { warmupMs: 500, durationMs: 3_000 } },
     memory: { clients: 1000, documents: 200, settleMs: 10_000, clientReadings: 3 },
     coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 7 },
   },

@@ -111,10 +111,7 @@ function report(): WorkerReport {
 function close(): void {
   if (ticker) clearInterval(ticker)
   ticker = null
-  for (const entry of clients) {
-    entry.client.close()
-    entry.typist?.destroy()
-  }
+  for (const entry of clients) entry.client.close()
   clients = []
 }
 
