@@ -159,18 +159,30 @@ let nextDecoderMax = 0
 /** The counting decoder made last, to check where its decode stopped. */
 let lastDecoder: CountingDecoderV1 | CountingDecoderV2 | null = null
 
+/** Counts the structs and delete ranges a decoder reads; throws once either passes the limit it was made under. */
+class ReadCounter {
+  private readonly max = nextDecoderMax
+  private structs = 0
+  private deleteRanges = 0
+
+  struct(): void {
+    if (++this.structs > this.max) throw new LimitExceeded(`the update holds more than ${this.max} structs`)
+  }
+
+  deleteRange(): void {
+    if (++this.deleteRanges > this.max) throw new LimitExceeded(`the update holds more than ${this.max} delete ranges`)
+  }
+}
+
 /**
  * A V1 decoder that counts the structs (`readInfo`, called once per struct)
- * and delete ranges (`readDsLen`, once per range) it reads and throws once
- * either passes the limit it was made under. The classes are made once, not
- * per decode: a class per decode gives every decoder a new hidden class, and
- * Yjs's decoding call sites, which `Y.applyUpdate` shares, go megamorphic
- * (validating and applying a keystroke took twice as long).
+ * and delete ranges (`readDsLen`, once per range) it reads. The classes are
+ * made once, not per decode: a class per decode gives every decoder a new
+ * hidden class, and Yjs's decoding call sites, which `Y.applyUpdate` shares,
+ * go megamorphic (validating and applying a keystroke took twice as long).
  */
 class CountingDecoderV1 extends Y.UpdateDecoderV1 {
-  readonly max = nextDecoderMax
-  structs = 0
-  deleteRanges = 0
+  private readonly counter = new ReadCounter()
 
   constructor(decoder: decoding.Decoder) {
     super(decoder)
@@ -178,23 +190,21 @@ class CountingDecoderV1 extends Y.UpdateDecoderV1 {
   }
 
   override readInfo(): number {
-    if (++this.structs > this.max) throw new LimitExceeded(`the update holds more than ${this.max} structs`)
+    this.counter.struct()
     // lib0's readUint8 returns undefined past the end instead of throwing.
     if (this.restDecoder.pos >= this.restDecoder.arr.length) throw new RangeError('unexpected end of update')
     return super.readInfo()
   }
 
   override readDsLen(): number {
-    if (++this.deleteRanges > this.max) throw new LimitExceeded(`the update holds more than ${this.max} delete ranges`)
+    this.counter.deleteRange()
     return super.readDsLen()
   }
 }
 
 /** {@link CountingDecoderV1} for V2 updates. */
 class CountingDecoderV2 extends Y.UpdateDecoderV2 {
-  readonly max = nextDecoderMax
-  structs = 0
-  deleteRanges = 0
+  private readonly counter = new ReadCounter()
 
   constructor(decoder: decoding.Decoder) {
     super(decoder)
@@ -202,12 +212,12 @@ class CountingDecoderV2 extends Y.UpdateDecoderV2 {
   }
 
   override readInfo(): number {
-    if (++this.structs > this.max) throw new LimitExceeded(`the update holds more than ${this.max} structs`)
+    this.counter.struct()
     return super.readInfo()
   }
 
   override readDsLen(): number {
-    if (++this.deleteRanges > this.max) throw new LimitExceeded(`the update holds more than ${this.max} delete ranges`)
+    this.counter.deleteRange()
     return super.readDsLen()
   }
 }
