@@ -88,6 +88,11 @@ function handleTrackedUpdate(room: Room, peer: Peer, decoder: decoding.Decoder):
   // Saved means durable: confirm only once every change so far is stored.
   void room.durable().then(() => {
     if (!room.has(peer)) return
+    if (room.failedToApply(update)) {
+      // Never confirmed: the client keeps it unsaved and says so.
+      refuse(peer, 'bad-update', `update ${updateId} could not be applied; it was not saved`)
+      return
+    }
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MessageType.Saved)
     encoding.writeVarUint(encoder, updateId)

@@ -93,6 +93,8 @@ export class Room implements AwarenessRoomView {
   private incomingBytes = 0
   /** Resolves once the updates in `incoming` are applied and their write is queued. */
   private incomingApplied: { promise: Promise<void>; resolve: () => void } | null = null
+  /** Accepted updates that Yjs failed to apply: never confirmed as saved (see {@link failedToApply}). */
+  private readonly failed = new WeakSet<Uint8Array>()
   /** Updates applied this turn and not yet broadcast (see {@link broadcastUnsent}). */
   private unsent: Uint8Array[] = []
   /** The peer every update in `unsent` came from, or null when several (or the server) made them. */
@@ -192,12 +194,18 @@ export class Room implements AwarenessRoomView {
             Y.applyUpdate(doc, update, peer)
           } catch (error) {
             // Checked before it was accepted, so this is a Yjs failure, not bad input: keep the others.
+            this.failed.add(update)
             this.logger.error({ err: error, docId: this.docId, peer: peer.id }, 'applying a checked update failed')
           }
         }
       }, origin)
     }
     applied?.resolve()
+  }
+
+  /** Whether Yjs failed to apply `update` after the room accepted it (so it must not be confirmed). */
+  failedToApply(update: Uint8Array): boolean {
+    return this.failed.has(update)
   }
 
   /** The document's state vector, for a sync step 1. */
