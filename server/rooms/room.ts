@@ -184,7 +184,10 @@ export class Room implements AwarenessRoomView {
     this.incomingEnds.clear()
     this.incomingBytes = 0
     this.incomingApplied = null
-    if (!this.isDestroyed) {
+    if (this.isDestroyed) {
+      // Unreachable while unloading waits for durable(); were it reached, nothing here may be confirmed.
+      for (const { update } of incoming) this.failed.add(update)
+    } else {
       const first = incoming[0]!.origin
       const origin = incoming.every((entry) => entry.origin === first) ? first : severalPeers
       const doc = this.docAsApplied
