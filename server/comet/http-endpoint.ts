@@ -41,18 +41,27 @@ interface Reply {
 }
 
 // Never cached, never buffered by a proxy: a buffered poll is a dead poll.
-const noStoreHeaders = { 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' }
+const noStoreHeaders: readonly string[] = ['Cache-Control', 'no-store', 'X-Accel-Buffering', 'no']
 
+/**
+ * Answer a request. Headers go to Node as one flat [name, value, …] list
+ * built in place: every long-polling client gets one answer per batch, and
+ * merging header objects by spreading them was most of this function's
+ * cost in the server's profile.
+ */
 function send(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return
   const body = reply.body ?? ''
-  const headers: Record<string, string | number> = { ...noStoreHeaders, ...extraHeaders, ...reply.headers }
+  const headers = noStoreHeaders.slice()
+  for (const name in extraHeaders) headers.push(name, extraHeaders[name]!)
+  for (const name in reply.headers) headers.push(name, reply.headers[name]!)
   if (typeof body === 'string') {
-    if (body.length > 0) headers['Content-Type'] = 'text/plain; charset=utf-8'
-  } else if (body.length > 0) {
-    headers['Content-Type'] = 'application/octet-stream'
+    if (body.length > 0) headers.push('Content-Type', 'text/plain; charset=utf-8')
+    headers.push('Content-Length', String(Buffer.byteLength(body)))
+  } else {
+    if (body.length > 0) headers.push('Content-Type', 'application/octet-stream')
+    headers.push('Content-Length', String(body.length))
   }
-  headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length
   res.writeHead(reply.status, headers)
   res.end(reply.status === 204 ? undefined : body)
 }
