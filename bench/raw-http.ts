@@ -1,0 +1,265 @@
+/**
+ * A minimal HTTP/1.1 keep-alive client, shaped as the `fetch` the Comet
+ * long-polling transport calls, for the benchmark's long-polling clients.
+ *
+ * Why not undici (what `http-fetch.ts` uses for the streaming clients):
+ * a long-polling client makes one request per batch it receives, so at 50
+ * clients a load generator makes thousands of requests a second. Profiled
+ * at 50 long-polling clients (2026-11-27), undici's request and response
+ * machinery took about 60 % of each client worker's busy time and the
+ * workers a whole core, on the same two cores as the server: the figure
+ * then measured the load generator's queue more than the server. A
+ * browser's fetch is native code off the page's thread. This client does
+ * what load generators such as autocannon do: it writes each request as
+ * one prebuilt string and reads the response with a small parser. It
+ * covers only what the server's long-polling answers use (a status, a few
+ * headers, a body with Content-Length or chunked), and buffers the whole
+ * body before resolving, as `arrayBuffer()` would.
+ */
+import net from 'node:net'
+
+/** A request that failed below HTTP, like fetch's "fetch failed" TypeError. */
+function networkError(cause: unknown): TypeError {
+  return new TypeError('fetch failed', { cause })
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError')
+}
+
+interface ParsedResponse {
+  status: number
+  headers: Map<string, string>
+  body: Buffer
+  keepAlive: boolean
+}
+
+/** One request's wait for its response on a connection. */
+interface Exchange {
+  resolve(response: ParsedResponse): void
+  reject(error: unknown): void
+}
+
+const headEnd = Buffer.from('\r\n\r\n')
+const crlf = Buffer.from('\r\n')
+
+/**
+ * Parse a response from the start of `data`: the parsed response and the
+ * bytes it took, or null while it is incomplete. Throws on what it cannot
+ * read.
+ */
+export function parseResponse(data: Buffer): { response: ParsedResponse; length: number } | null {
+  const end = data.indexOf(headEnd)
+  if (end < 0) return null
+  const lines = data.toString('latin1', 0, end).split('\r\n')
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)
+  if (!status) throw new Error(`malformed status line: ${JSON.stringify(lines[0])}`)
+  const headers = new Map<string, string>()
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i]!.indexOf(':')
+    if (colon <= 0) throw new Error(`malformed header line: ${JSON.stringify(lines[i])}`)
+    headers.set(lines[i]!.slice(0, colon).trim().toLowerCase(), lines[i]!.slice(colon + 1).trim())
+  }
+  const code = Number(status[1])
+  const keepAlive = headers.get('connection')?.toLowerCase() !== 'close' && lines[0]!.startsWith('HTTP/1.1')
+  const bodyStart = end + headEnd.length
+  if (code === 204 || code === 304 || (code >= 100 && code < 200)) return { response: { status: code, headers, body: Buffer.alloc(0), keepAlive }, length: bodyStart }
+  if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') return parseChunked(data, bodyStart, code, headers, keepAlive)
+  const lengthHeader = headers.get('content-length')
+  if (lengthHeader === undefined) throw new Error('a response with neither Content-Length nor chunked encoding')
+  const length = Number(lengthHeader)
+  if (!Number.isSafeInteger(length) || length < 0) throw new Error(`bad Content-Length ${JSON.stringify(lengthHeader)}`)
+  if (data.length < bodyStart + length) return null
+  return { response: { status: code, headers, body: data.subarray(bodyStart, bodyStart + length), keepAlive }, length: bodyStart + length }
+}
+
+function parseChunked(data: Buffer, start: number, status: number, headers: Map<string, string>, keepAlive: boolean): { response: ParsedResponse; length: number } | null {
+  const chunks: Buffer[] = []
+  let offset = start
+  for (;;) {
+    const lineEnd = data.indexOf(crlf, offset)
+    if (lineEnd < 0) return null
+    const size = parseInt(data.toString('latin1', offset, lineEnd), 16)
+    if (!Number.isSafeInteger(size) || size < 0) throw new Error('malformed chunk size')
+    offset = lineEnd + 2
+    if (size === 0) {
+      // No trailers are expected: the last chunk is followed by an empty line.
+      if (data.length < offset + 2) return null
+      return { response: { status, headers, body: Buffer.concat(chunks), keepAlive }, length: offset + 2 }
+    }
+    if (data.length < offset + size + 2) return null
+    chunks.push(data.subarray(offset, offset + size))
+    offset += size + 2
+  }
+}
+
+/** One keep-alive connection: at most one request on it at a time. */
+class Connection {
+  private data: Buffer | null = null
+  private exchange: Exchange | null = null
+  /** Whether a response byte arrived for the current request (a reused connection that fails before that may be retried). */
+  heardBack = false
+  isClosed = false
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly onIdle: (connection: Connection) => void,
+    private readonly onClosed: (connection: Connection) => void,
+  ) {
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', (error) => this.fail(networkError(error)))
+    socket.on('close', () => this.fail(networkError(new Error('the server closed the connection'))))
+  }
+
+  get isBusy(): boolean {
+    return this.exchange !== null
+  }
+
+  request(head: string, body: Uint8Array | null, exchange: Exchange): void {
+    this.exchange = exchange
+    this.heardBack = false
+    if (body && body.length > 0) {
+      this.socket.cork()
+      this.socket.write(head, 'latin1')
+      this.socket.write(body)
+      this.socket.uncork()
+    } else {
+      this.socket.write(head, 'latin1')
+    }
+  }
+
+  /** Give up the current request (its signal aborted): the connection cannot be reused. */
+  abort(): void {
+    this.exchange = null
+    this.socket.destroy()
+  }
+
+  private onData(chunk: Buffer): void {
+    this.heardBack = true
+    this.data = this.data ? Buffer.concat([this.data, chunk]) : chunk
+    if (!this.exchange) {
+      this.fail(networkError(new Error('the server sent bytes with no request outstanding')))
+      return
+    }
+    let parsed: ReturnType<typeof parseResponse>
+    try {
+      parsed = parseResponse(this.data)
+    } catch (error) {
+      this.fail(networkError(error))
+      return
+    }
+    if (!parsed) return
+    const exchange = this.exchange
+    this.exchange = null
+    // A copy: the parsed body may be a view into a socket read buffer that carries more.
+    const body = Buffer.from(parsed.response.body)
+    this.data = parsed.length < this.data.length ? this.data.subarray(parsed.length) : null
+    if (this.data) {
+      this.fail(networkError(new Error('the server sent more than one response')))
+    } else if (parsed.response.keepAlive) {
+      this.onIdle(this)
+    } else {
+      this.socket.destroy()
+    }
+    exchange.resolve({ ...parsed.response, body })
+  }
+
+  private fail(error: unknown): void {
+    if (!this.isClosed) {
+      this.isClosed = true
+      this.socket.destroy()
+      this.onClosed(this)
+    }
+    const exchange = this.exchange
+    this.exchange = null
+    exchange?.reject(error)
+  }
+}
+
+/** The subset of a fetch Response the Comet transports read. */
+function toResponse(parsed: ParsedResponse): Response {
+  const bytes = new Uint8Array(parsed.body.buffer, parsed.body.byteOffset, parsed.body.length)
+  return {
+    ok: parsed.status >= 200 && parsed.status < 300,
+    status: parsed.status,
+    headers: { get: (name: string) => parsed.headers.get(name.toLowerCase()) ?? null },
+    arrayBuffer: () => Promise.resolve(bytes.slice().buffer),
+    get body() {
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(bytes)
+          controller.close()
+        },
+      })
+    },
+  } as unknown as Response
+}
+
+/** A fetch over a pool of keep-alive connections per origin (see the module comment). */
+export function createRawFetch(): typeof fetch {
+  const idle = new Map<string, Connection[]>()
+
+  const release = (origin: string) => (connection: Connection) => {
+    const list = idle.get(origin) ?? []
+    list.push(connection)
+    idle.set(origin, list)
+  }
+  const forget = (origin: string) => (connection: Connection) => {
+    const list = idle.get(origin)
+    const at = list?.indexOf(connection) ?? -1
+    if (list && at >= 0) list.splice(at, 1)
+  }
+
+  const connect = (url: URL): Connection => {
+    const socket = net.connect({ host: url.hostname, port: Number(url.port || 80) })
+    return new Connection(socket, release(url.host), forget(url.host))
+  }
+
+  const once = (url: URL, head: string, body: Uint8Array | null, signal: AbortSignal | null, canRetry: boolean): Promise<ParsedResponse> => {
+    let connection: Connection | undefined
+    const list = idle.get(url.host)
+    while (list && list.length > 0 && !connection) {
+      const candidate = list.pop()!
+      if (!candidate.isClosed) connection = candidate
+    }
+    const reused = connection !== undefined
+    connection ??= connect(url)
+    const chosen = connection
+    return new Promise<ParsedResponse>((resolve, reject) => {
+      const onAbort = (): void => {
+        chosen.abort()
+        reject(abortError(signal!))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const done = (): void => signal?.removeEventListener('abort', onAbort)
+      chosen.request(head, body, {
+        resolve(response) {
+          done()
+          resolve(response)
+        },
+        reject(error) {
+          done()
+          // The server may close an idle connection just as a request goes out on it.
+          if (reused && canRetry && !chosen.heardBack && !signal?.aborted) once(url, head, body, signal, false).then(resolve, reject)
+          else reject(error)
+        },
+      })
+    })
+  }
+
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(input instanceof Request ? input.url : String(input))
+    if (url.protocol !== 'http:') throw new TypeError(`raw-http speaks plain http only, not ${url.protocol}`)
+    const signal = init?.signal ?? null
+    if (signal?.aborted) throw abortError(signal)
+    const method = init?.method ?? 'GET'
+    const body = init?.body ?? null
+    if (body !== null && !(body instanceof Uint8Array)) throw new TypeError('raw-http sends Uint8Array bodies only')
+    let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`
+    for (const [name, value] of Object.entries((init?.headers ?? {}) as Record<string, string>)) head += `${name}: ${value}\r\n`
+    if (body !== null || method === 'POST') head += `Content-Length: ${body?.length ?? 0}\r\n`
+    head += '\r\n'
+    return toResponse(await once(url, head, body, signal, method === 'GET'))
+  }) as typeof fetch
+}
