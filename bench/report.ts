@@ -117,10 +117,11 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
   if (results.typing.length > 0) {
     parts.push(
       '## Typing (each writer 10 keystrokes/s; keystroke → arrival at every other client, ms)',
+      'A scenario run in rounds splits its window into that many, run interleaved across the servers, each on a fresh server; its figures pool the rounds.',
       table(
         ['Scenario', 'Server', 'p50', 'p95', 'p99', 'max', 'Delivered', 'Msgs/s', 'Server CPU', 'Client CPU', 'Saved p50 / p99'],
         results.typing.map((row) => [
-          row.scenario,
+          row.rounds > 1 ? `${row.scenario} (${row.rounds} rounds)` : row.scenario,
           row.target,
           fmt(row.result.latency.p50),
           fmt(row.result.latency.p95),

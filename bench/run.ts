@@ -21,7 +21,7 @@ import { measureMemory, type MemoryResult } from './memory'
 import { WorkerPool } from './pool'
 import { checkTargets, markdownReport } from './report'
 import { startServer } from './servers'
-import { connectLayout, layoutName, typeAndMeasure, type Layout, type RunTiming, type TypingResult } from './typing'
+import { connectLayout, layoutName, measureTyping, summarizeTyping, typeAndMeasure, type Layout, type RunTiming, type TypingResult, type TypingSample } from './typing'
 
 type Row = Omit<Target, 'url'>
 const allRows: Row[] = [
@@ -38,8 +38,12 @@ type Workload = 'typing' | 'throughput' | 'memory' | 'cold-load'
 
 /** How big each workload is in each mode. */
 interface Plan {
-  /** Typing scenarios; `allTransports: false` runs only the WebSocket rows (too many clients for HTTP ones here). */
-  typing: Array<{ layout: Layout; allTransports: boolean }>
+  /**
+   * Typing scenarios; `allTransports: false` runs only the WebSocket rows
+   * (too many clients for HTTP ones here); `rounds` (default 1) splits the
+   * window into interleaved rounds (see runTyping).
+   */
+  typing: Array<{ layout: Layout; allTransports: boolean; rounds?: number }>
   typingTiming: RunTiming
   throughput: { layout: Layout; ratesPerWriter: number[]; timing: RunTiming }
   /** `clientReadings`: per-client readings (median) for the rows a per-client memory target compares (see measureMemory). */
@@ -53,8 +57,9 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {
     typing: [
       { layout: oneDoc(2), allTransports: true },
-      { layout: oneDoc(50), allTransports: true },
-      { layout: oneDoc(200), allTransports: true },
+      // The scenarios the latency targets compare get two interleaved rounds.
+      { layout: oneDoc(50), allTransports: true, rounds: 2 },
+      { layout: oneDoc(200), allTransports: true, rounds: 2 },
       { layout: oneDoc(1000), allTransports: false },
       { layout: { docs: 100, clientsPerDoc: 10, writersPerDoc: 1 }, allTransports: false },
     ],
@@ -71,7 +76,8 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
     coldLoad: { documents: [traceDocument], repeats: 1 },
   },
   smoke: {
-    typing: [{ layout: oneDoc(2), allTransports: true }],
+    // Two rounds, so that the smoke test covers the interleaving and pooling.
+    typing: [{ layout: oneDoc(2), allTransports: true, rounds: 2 }],
     typingTiming: { warmupMs: 200, durationMs: 1_000 },
     throughput: { layout: oneDoc(2), ratesPerWriter: [20], timing: { warmupMs: 200, durationMs: 500 } },
     memory: { clients: 4, documents: 2, settleMs: 200, clientReadings: 1 },
@@ -83,6 +89,9 @@ export interface TypingRow {
   target: string
   scenario: string
   clients: number
+  /** Interleaved rounds the result pools (see runTyping). */
+  rounds: number
+  /** Mean over the rounds. */
   connectMs: number
   result: TypingResult
 }
@@ -109,21 +118,41 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`)
 }
 
+/**
+ * Each typing scenario, on every row. A scenario with `rounds` > 1 splits
+ * its window into that many, and runs them interleaved (every row's first
+ * round, then every row's second, …), each on a fresh server with fresh
+ * clients; a row's result pools its rounds' histograms. A burst of noise
+ * on this shared machine then lands on every row's figures a little,
+ * rather than on one row's whole run, which could flip a ratio target.
+ */
 async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): Promise<void> {
-  for (const { layout, allTransports } of plan.typing) {
-    for (const row of allTransports ? rows : rows.filter((one) => one.transport === 'websocket')) {
-      const server = await startServer(row.server)
-      try {
-        const target = { ...row, url: server.url }
-        const session = await connectLayout(pool, server, target, layout)
-        const result = await typeAndMeasure(pool, server, session, 10, plan.typingTiming)
-        await session.close()
-        const clients = layout.docs * layout.clientsPerDoc
-        results.typing.push({ target: targetName(row), scenario: layoutName(layout), clients, connectMs: session.connectMs, result })
-        log(`typing ${layoutName(layout)} ${targetName(row)}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, delivered ${(result.deliveredFraction * 100).toFixed(1)} %, CPU server ${Math.round(result.serverCpu * 100)} % clients ${Math.round(result.clientCpu * 100)} %${result.serverLoopLagMs === null ? '' : `, server loop lag p99 ${result.serverLoopLagMs.toFixed(1)} ms`}`)
-      } finally {
-        await server.stop()
+  for (const { layout, allTransports, rounds = 1 } of plan.typing) {
+    const targets = allTransports ? rows : rows.filter((one) => one.transport === 'websocket')
+    const timing = { warmupMs: plan.typingTiming.warmupMs, durationMs: plan.typingTiming.durationMs / rounds }
+    const samples = new Map<Row, { connectMs: number[]; samples: TypingSample[] }>(targets.map((row) => [row, { connectMs: [], samples: [] }]))
+    for (let round = 1; round <= rounds; round++) {
+      for (const row of targets) {
+        const server = await startServer(row.server)
+        try {
+          const target = { ...row, url: server.url }
+          const session = await connectLayout(pool, server, target, layout)
+          const sample = await measureTyping(pool, server, session, 10, timing)
+          await session.close()
+          samples.get(row)!.samples.push(sample)
+          samples.get(row)!.connectMs.push(session.connectMs)
+          const one = summarizeTyping([sample])
+          const roundName = rounds > 1 ? ` (round ${round} of ${rounds})` : ''
+          log(`typing ${layoutName(layout)} ${targetName(row)}${roundName}: p50 ${one.latency.p50} ms, p99 ${one.latency.p99} ms, delivered ${(one.deliveredFraction * 100).toFixed(1)} %, CPU server ${Math.round(one.serverCpu * 100)} % clients ${Math.round(one.clientCpu * 100)} %${one.serverLoopLagMs === null ? '' : `, server loop lag p99 ${one.serverLoopLagMs.toFixed(1)} ms`}`)
+        } finally {
+          await server.stop()
+        }
       }
+    }
+    for (const row of targets) {
+      const measured = samples.get(row)!
+      const connectMs = measured.connectMs.reduce((sum, ms) => sum + ms, 0) / measured.connectMs.length
+      results.typing.push({ target: targetName(row), scenario: layoutName(layout), clients: layout.docs * layout.clientsPerDoc, rounds, connectMs, result: summarizeTyping(measured.samples) })
     }
   }
 }

@@ -4,7 +4,7 @@
  * and collect what the probes measured.
  */
 import type { Target } from './clients'
-import { mergeHistograms, summarize, type LatencySummary } from './histogram'
+import { createHistogram, mergeHistograms, summarize, type Histogram, type LatencySummary } from './histogram'
 import { now } from './keystrokes'
 import type { WorkerPool } from './pool'
 import type { RunningServer } from './servers'
@@ -90,7 +90,32 @@ export interface RunTiming {
   durationMs: number
 }
 
+/**
+ * What one typing window measured, before it is summarised: the raw
+ * histograms, so that the windows of several rounds pool exactly
+ * ({@link summarizeTyping}).
+ */
+export interface TypingSample {
+  latency: Histogram
+  saved: Histogram
+  seconds: number
+  sent: number
+  delivered: number
+  received: number
+  expected: number
+  serverCpuMs: number
+  clientCpuMs: number
+  wallMs: number
+  serverLoopLagMs: number | null
+  serverRss: number
+}
+
 export async function typeAndMeasure(pool: WorkerPool, server: RunningServer, session: Session, ratePerWriter: number, timing: RunTiming): Promise<TypingResult> {
+  return summarizeTyping([await measureTyping(pool, server, session, ratePerWriter, timing)])
+}
+
+/** Type for one window and collect what the probes measured. */
+export async function measureTyping(pool: WorkerPool, server: RunningServer, session: Session, ratePerWriter: number, timing: RunTiming): Promise<TypingSample> {
   const startAt = now() + 200
   const windowStart = startAt + timing.warmupMs
   const windowEnd = windowStart + timing.durationMs
@@ -120,22 +145,49 @@ export async function typeAndMeasure(pool: WorkerPool, server: RunningServer, se
     if (received >= expected || now() - lastProgress > 3_000 || now() - windowEnd > 30_000) break
     await sleep(250)
   }
-  const seconds = timing.durationMs / 1000
-  const sent = reports.flatMap((report) => report.writers).reduce((sum, writer) => sum + writer.sent, 0)
-  const delivered = reports
-    .flatMap((report) => report.writers)
-    .reduce((sum, writer) => sum + writer.sent * ((session.clientsPerDocByName.get(writer.doc) ?? 1) - 1), 0)
-  const savedHistogram = mergeHistograms(reports.map((report) => report.saved))
+  const writers = reports.flatMap((report) => report.writers)
   return {
-    latency: summarize(mergeHistograms(reports.map((report) => report.latency))),
-    saved: savedHistogram.totalCount > 0 ? summarize(savedHistogram) : null,
-    updatesPerSecond: sent / seconds,
-    deliveredPerSecond: delivered / seconds,
-    deliveredFraction: expected === 0 ? 1 : received / expected,
-    serverCpu: (cpuAfter - cpuBefore) / (cpuEnded - cpuStarted),
-    clientCpu: (clientCpuAfter - clientCpuBefore) / (cpuEnded - cpuStarted),
+    latency: mergeHistograms(reports.map((report) => report.latency)),
+    saved: mergeHistograms(reports.map((report) => report.saved)),
+    seconds: timing.durationMs / 1000,
+    sent: writers.reduce((sum, writer) => sum + writer.sent, 0),
+    delivered: writers.reduce((sum, writer) => sum + writer.sent * ((session.clientsPerDocByName.get(writer.doc) ?? 1) - 1), 0),
+    received,
+    expected,
+    serverCpuMs: cpuAfter - cpuBefore,
+    clientCpuMs: clientCpuAfter - clientCpuBefore,
+    wallMs: cpuEnded - cpuStarted,
     serverLoopLagMs,
     serverRss: server.rss(),
+  }
+}
+
+/**
+ * One result from the windows of one target: latencies from the pooled
+ * histograms, rates and CPU over their summed time, and the worst loop
+ * lag and largest RSS of any window.
+ */
+export function summarizeTyping(samples: readonly TypingSample[]): TypingResult {
+  if (samples.length === 0) throw new Error('summarizeTyping: no samples')
+  const latency = createHistogram()
+  const saved = createHistogram()
+  for (const sample of samples) {
+    latency.add(sample.latency)
+    saved.add(sample.saved)
+  }
+  const sum = (pick: (sample: TypingSample) => number): number => samples.reduce((total, sample) => total + pick(sample), 0)
+  const lags = samples.map((sample) => sample.serverLoopLagMs).filter((lag): lag is number => lag !== null)
+  const expected = sum((sample) => sample.expected)
+  return {
+    latency: summarize(latency),
+    saved: saved.totalCount > 0 ? summarize(saved) : null,
+    updatesPerSecond: sum((sample) => sample.sent) / sum((sample) => sample.seconds),
+    deliveredPerSecond: sum((sample) => sample.delivered) / sum((sample) => sample.seconds),
+    deliveredFraction: expected === 0 ? 1 : sum((sample) => sample.received) / expected,
+    serverCpu: sum((sample) => sample.serverCpuMs) / sum((sample) => sample.wallMs),
+    clientCpu: sum((sample) => sample.clientCpuMs) / sum((sample) => sample.wallMs),
+    serverLoopLagMs: lags.length > 0 ? Math.max(...lags) : null,
+    serverRss: Math.max(...samples.map((sample) => sample.serverRss)),
   }
 }
 

@@ -29,6 +29,7 @@ describe('benchmark harness (smoke run)', () => {
 
       assert.deepEqual(results.typing.map((row) => row.target), rows)
       for (const row of results.typing) {
+        assert.equal(row.rounds, 2, `${row.target} ran the smoke plan's two rounds`)
         assert.ok(row.result.latency.count > 0, `${row.target} measured keystrokes`)
         assert.equal(row.result.deliveredFraction, 1, `${row.target} delivered every keystroke`)
         assert.ok(row.result.latency.p50 > 0 && row.result.latency.p50 <= row.result.latency.p99, `${row.target} percentiles are ordered`)
