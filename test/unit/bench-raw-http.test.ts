@@ -107,6 +107,26 @@ describe('bench raw HTTP client', () => {
     assert.equal((await fetch(`${base}/bytes`)).status, 200)
   })
 
+  it('aborts every request under way on a shared signal, and only those', async () => {
+    const fetch = createRawFetch()
+    const shared = new AbortController()
+    const finished = await fetch(`${base}/bytes`, { signal: shared.signal })
+    const first = fetch(`${base}/hold`, { signal: shared.signal })
+    const second = fetch(`${base}/hold`, { signal: shared.signal })
+    const other = fetch(`${base}/hold`, { signal: new AbortController().signal })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    shared.abort(new Error('closed'))
+    await assert.rejects(first, /closed/)
+    await assert.rejects(second, /closed/)
+    assert.equal(finished.status, 200, 'a finished request is not touched')
+    // The server sees the aborted requests' connections close; the one left is `other`'s.
+    const live = (): http.ServerResponse[] => held.filter((res) => !res.socket?.destroyed && !res.writableEnded)
+    for (let i = 0; i < 100 && live().length > 1; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.equal(live().length, 1, 'only the request on another signal is still held')
+    live()[0]!.writeHead(200, { 'Content-Length': 2 }).end('ok')
+    assert.equal(new TextDecoder().decode(await (await other).arrayBuffer()), 'ok')
+  })
+
   it('fails like fetch when the server drops the connection mid-request', async () => {
     const fetch = createRawFetch()
     const pending = fetch(`${base}/hold`)
