@@ -17,7 +17,6 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { Channel, type ChannelTransportName } from '../client/comet/channel'
 import type { WebSocketConstructor } from '../client/comet/transports/websocket'
-import { httpFetch } from './http-fetch'
 import { createRawFetch } from './raw-http'
 import { MessageType, encodeEmptyMessage, encodeUpdateMessage, splitDocMessage } from '../common/messages'
 
@@ -180,7 +179,7 @@ const BufferWebSocket = function (url: string): WebSocket {
   return socket
 } as unknown as WebSocketConstructor
 
-/** One connection pool per worker process for every long-polling client in it (see raw-http.ts). */
+/** One connection pool per worker process for every HTTP client in it (see raw-http.ts). */
 const rawFetch = createRawFetch()
 
 /**
@@ -194,8 +193,8 @@ function connectCometpad(target: Target, doc: string, handlers: ClientHandlers):
     baseUrl: target.url,
     transports: [target.transport],
     WebSocket: BufferWebSocket,
-    // Long-polling makes a request per batch received: the lean client keeps the load generator from being what is measured.
-    fetch: target.transport === 'long-poll' ? rawFetch : httpFetch,
+    // A lean HTTP client keeps the load generator from being what is measured (see raw-http.ts).
+    fetch: rawFetch,
     memory: null,
     connectTimeoutMs: 30_000,
   })

@@ -2,7 +2,7 @@
  * A minimal HTTP/1.1 keep-alive client, shaped as the `fetch` the Comet
  * long-polling transport calls, for the benchmark's long-polling clients.
  *
- * Why not undici (what `http-fetch.ts` uses for the streaming clients):
+ * Why not undici, which the benchmark's HTTP clients used before:
  * a long-polling client makes one request per batch it receives, so at 50
  * clients a load generator makes thousands of requests a second. Profiled
  * at 50 long-polling clients (2026-11-27), undici's request and response
@@ -12,9 +12,10 @@
  * browser's fetch is native code off the page's thread. This client does
  * what load generators such as autocannon do: it writes each request as
  * one prebuilt string and reads the response with a small parser. It
- * covers only what the server's long-polling answers use (a status, a few
- * headers, a body with Content-Length or chunked), and buffers the whole
- * body before resolving, as `arrayBuffer()` would.
+ * covers only what the server's Comet answers use: a status, a few
+ * headers, and a body with Content-Length (read whole before the response
+ * resolves, as `arrayBuffer()` would) or chunked (a stream, for the
+ * streaming transport, resolved at its head and fed as chunks arrive).
  */
 import net from 'node:net'
 
@@ -36,8 +37,12 @@ interface ParsedResponse {
 
 /** One request's wait for its response on a connection. */
 interface Exchange {
+  /** The response: at its end, or at its head for a chunked (streamed) one. */
   resolve(response: RawResponse): void
+  /** The request failed before its response began. */
   reject(error: unknown): void
+  /** The response is over (its body read to the end, or failed): the request no longer needs its abort signal. */
+  finished(): void
 }
 
 const headEnd = Buffer.from('\r\n\r\n')
@@ -73,6 +78,71 @@ export function parseResponse(data: Buffer): { response: ParsedResponse; length:
   return { response: { status: code, headers, body: data.subarray(bodyStart, bodyStart + length), keepAlive }, length: bodyStart + length }
 }
 
+/** Whether the head at the start of `data` announces a chunked body: the parsed head, or null while it is incomplete. */
+function chunkedHead(data: Buffer): { status: number; headers: Map<string, string>; keepAlive: boolean; bodyStart: number } | null {
+  const end = data.indexOf(headEnd)
+  if (end < 0) return null
+  const text = data.toString('latin1', 0, end)
+  if (!/\r\ntransfer-encoding:\s*chunked\s*(\r\n|$)/i.test(text)) return null
+  // A chunked head: parse it as a whole response with an empty last chunk, to reuse the checks.
+  const parsed = parseResponse(Buffer.concat([data.subarray(0, end + headEnd.length), Buffer.from('0\r\n\r\n')]))!
+  const { status, headers, keepAlive } = parsed.response
+  return { status, headers, keepAlive, bodyStart: end + headEnd.length }
+}
+
+/**
+ * Decodes a chunked body as its bytes arrive (RFC 9112 §7.1), for streamed
+ * responses. Chunk extensions and trailers are skipped.
+ */
+export class ChunkedDecoder {
+  private pending: Buffer | null = null
+  /** Data bytes left in the current chunk. */
+  private remaining = 0
+  private state: 'size' | 'data' | 'data-end' | 'trailer' | 'done' = 'size'
+
+  get isDone(): boolean {
+    return this.state === 'done'
+  }
+
+  /** The body bytes in `bytes` (views into it), in order. Throws on a malformed body or on bytes after its end. */
+  push(bytes: Buffer): Buffer[] {
+    const data = this.pending ? Buffer.concat([this.pending, bytes]) : bytes
+    this.pending = null
+    const out: Buffer[] = []
+    let offset = 0
+    while (offset < data.length) {
+      if (this.state === 'done') throw new Error('bytes after the end of a chunked body')
+      if (this.state === 'data') {
+        const take = Math.min(this.remaining, data.length - offset)
+        out.push(data.subarray(offset, offset + take))
+        offset += take
+        this.remaining -= take
+        if (this.remaining === 0) this.state = 'data-end'
+        continue
+      }
+      const lineEnd = data.indexOf(crlf, offset)
+      if (lineEnd < 0) {
+        this.pending = data.subarray(offset)
+        break
+      }
+      const line = data.toString('latin1', offset, lineEnd)
+      offset = lineEnd + 2
+      if (this.state === 'data-end') {
+        if (line !== '') throw new Error('a chunk longer than its size')
+        this.state = 'size'
+      } else if (this.state === 'trailer') {
+        if (line === '') this.state = 'done'
+      } else {
+        const size = /^[0-9a-fA-F]+/.exec(line)
+        if (!size) throw new Error(`malformed chunk size ${JSON.stringify(line)}`)
+        this.remaining = parseInt(size[0], 16)
+        this.state = this.remaining === 0 ? 'trailer' : 'data'
+      }
+    }
+    return out
+  }
+}
+
 function parseChunked(data: Buffer, start: number, status: number, headers: Map<string, string>, keepAlive: boolean): { response: ParsedResponse; length: number } | null {
   const chunks: Buffer[] = []
   let offset = start
@@ -93,10 +163,18 @@ function parseChunked(data: Buffer, start: number, status: number, headers: Map<
   }
 }
 
+/** A streamed body under way on a connection. */
+interface Streaming {
+  decoder: ChunkedDecoder
+  controller: ReadableStreamDefaultController<Uint8Array>
+  keepAlive: boolean
+}
+
 /** One keep-alive connection: at most one request on it at a time. */
 class Connection {
   private data: Buffer | null = null
   private exchange: Exchange | null = null
+  private streaming: Streaming | null = null
   /** Whether a response byte arrived for the current request (a reused connection that fails before that may be retried). */
   heardBack = false
   isClosed = false
@@ -112,10 +190,6 @@ class Connection {
     socket.on('close', () => this.fail(networkError(new Error('the server closed the connection'))))
   }
 
-  get isBusy(): boolean {
-    return this.exchange !== null
-  }
-
   request(head: string, body: Uint8Array | null, exchange: Exchange): void {
     this.exchange = exchange
     this.heardBack = false
@@ -129,28 +203,49 @@ class Connection {
     }
   }
 
-  /** Give up the current request (its signal aborted): the connection cannot be reused. */
-  abort(): void {
+  /** Give up the current request (its signal aborted with `reason`): the connection cannot be reused. */
+  abort(reason: unknown): void {
     this.exchange = null
+    const streaming = this.streaming
+    this.streaming = null
+    streaming?.controller.error(reason)
     this.socket.destroy()
   }
 
   private onData(chunk: Buffer): void {
     this.heardBack = true
+    if (this.streaming) {
+      this.onBodyBytes(this.streaming, chunk)
+      return
+    }
     this.data = this.data ? Buffer.concat([this.data, chunk]) : chunk
-    if (!this.exchange) {
+    const exchange = this.exchange
+    if (!exchange) {
       this.fail(networkError(new Error('the server sent bytes with no request outstanding')))
       return
     }
     let parsed: ReturnType<typeof parseResponse>
+    let head: ReturnType<typeof chunkedHead>
     try {
-      parsed = parseResponse(this.data)
+      head = chunkedHead(this.data)
+      parsed = head ? null : parseResponse(this.data)
     } catch (error) {
       this.fail(networkError(error))
       return
     }
+    if (head) {
+      // Streamed: the response resolves now, its body follows as it comes.
+      const rest = this.data.subarray(head.bodyStart)
+      this.data = null
+      let controller!: ReadableStreamDefaultController<Uint8Array>
+      const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) })
+      const streaming: Streaming = { decoder: new ChunkedDecoder(), controller, keepAlive: head.keepAlive }
+      this.streaming = streaming
+      exchange.resolve(new RawResponse(head.status, head.headers, body))
+      if (rest.length > 0) this.onBodyBytes(streaming, rest)
+      return
+    }
     if (!parsed) return
-    const exchange = this.exchange
     this.exchange = null
     // A copy in an ArrayBuffer of its own: the parsed body is a view into a
     // socket read buffer, and arrayBuffer() hands over the whole buffer.
@@ -164,6 +259,26 @@ class Connection {
       this.socket.destroy()
     }
     exchange.resolve(new RawResponse(parsed.response.status, parsed.response.headers, body))
+    exchange.finished()
+  }
+
+  private onBodyBytes(streaming: Streaming, bytes: Buffer): void {
+    let pieces: Buffer[]
+    try {
+      pieces = streaming.decoder.push(bytes)
+    } catch (error) {
+      this.fail(networkError(error))
+      return
+    }
+    if (pieces.length > 0) streaming.controller.enqueue(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces))
+    if (!streaming.decoder.isDone) return
+    this.streaming = null
+    const exchange = this.exchange
+    this.exchange = null
+    streaming.controller.close()
+    if (streaming.keepAlive) this.onIdle(this)
+    else this.socket.destroy()
+    exchange?.finished()
   }
 
   private fail(error: unknown): void {
@@ -172,21 +287,30 @@ class Connection {
       this.socket.destroy()
       this.onClosed(this)
     }
+    const streaming = this.streaming
+    this.streaming = null
     const exchange = this.exchange
     this.exchange = null
-    exchange?.reject(error)
+    if (streaming) {
+      // The response had begun: its body fails, as fetch's does.
+      streaming.controller.error(error)
+      exchange?.finished()
+    } else {
+      exchange?.reject(error)
+    }
   }
 }
 
 /**
  * The subset of a fetch Response the Comet transports read. A class, not an
- * object literal of closures: one is made per request.
+ * object literal of closures: one is made per request. Its body is either
+ * all there (Content-Length) or a stream (chunked).
  */
 class RawResponse {
   constructor(
     readonly status: number,
     private readonly headerMap: Map<string, string>,
-    private readonly bytes: Uint8Array<ArrayBuffer>,
+    private readonly content: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>,
   ) {}
 
   get ok(): boolean {
@@ -197,16 +321,21 @@ class RawResponse {
     return { get: (name) => this.headerMap.get(name.toLowerCase()) ?? null }
   }
 
-  /** The body, read once: it owns its ArrayBuffer (see Connection.onData). */
-  arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(this.bytes.buffer)
+  /** The whole body, read once (a buffered body owns its ArrayBuffer: see Connection.onData). */
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.content instanceof Uint8Array) return this.content.buffer
+    const chunks: Uint8Array[] = []
+    const reader = this.content.getReader()
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value)
+    return new Uint8Array(Buffer.concat(chunks)).buffer
   }
 
   get body(): ReadableStream<Uint8Array> {
-    const bytes = this.bytes
+    const content = this.content
+    if (!(content instanceof Uint8Array)) return content
     return new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(bytes)
+        controller.enqueue(content)
         controller.close()
       },
     })
@@ -274,17 +403,16 @@ export function createRawFetch(): typeof fetch {
     connection ??= connect(origin)
     const chosen = connection
     return new Promise<RawResponse>((resolve, reject) => {
+      // Registered until the response is over: aborting a stream ends its body.
       const done = signal
         ? onAbort(signal, () => {
-            chosen.abort()
+            chosen.abort(abortError(signal))
             reject(abortError(signal))
           })
         : null
       chosen.request(head, body, {
-        resolve(response) {
-          done?.()
-          resolve(response)
-        },
+        resolve,
+        finished: () => done?.(),
         reject(error) {
           done?.()
           // The server may close an idle connection just as a request goes out on it.

@@ -7,12 +7,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createRawFetch, parseResponse } from '../../bench/raw-http'
+import { ChunkedDecoder, createRawFetch, parseResponse } from '../../bench/raw-http'
 
 describe('bench raw HTTP client', () => {
   let server: http.Server
   let base: string
   const held: http.ServerResponse[] = []
+  const streams: http.ServerResponse[] = []
 
   before(async () => {
     server = http.createServer((req, res) => {
@@ -39,6 +40,10 @@ describe('bench raw HTTP client', () => {
         } else if (url.pathname === '/close') {
           res.writeHead(200, { 'Content-Length': 2, Connection: 'close', 'X-Peer': peer })
           res.end('ok')
+        } else if (url.pathname === '/stream') {
+          res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'X-Peer': peer })
+          streams.push(res)
+          res.write(Buffer.from([1]))
         } else if (url.pathname === '/hold') {
           held.push(res)
         } else {
@@ -52,7 +57,7 @@ describe('bench raw HTTP client', () => {
   })
 
   after(async () => {
-    for (const res of held) res.destroy()
+    for (const res of [...held, ...streams]) res.destroy()
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
   })
@@ -133,6 +138,48 @@ describe('bench raw HTTP client', () => {
     await new Promise((resolve) => setTimeout(resolve, 20))
     held.pop()!.socket!.destroy()
     await assert.rejects(pending, (error: Error) => error instanceof TypeError && error.message === 'fetch failed')
+  })
+
+  it('streams a chunked body as its chunks arrive, then reuses the connection', async () => {
+    const fetch = createRawFetch()
+    const response = await fetch(`${base}/stream`)
+    assert.equal(response.status, 200)
+    const reader = response.body!.getReader()
+    assert.deepEqual([...(await reader.read()).value!], [1], 'the first chunk arrives before the response ends')
+    const res = streams.at(-1)!
+    res.write(Buffer.from([2, 3]))
+    assert.deepEqual([...(await reader.read()).value!], [2, 3])
+    res.end()
+    assert.equal((await reader.read()).done, true)
+    const next = await fetch(`${base}/bytes`)
+    assert.equal(next.headers.get('x-peer'), response.headers.get('x-peer'), 'the connection went back to the pool')
+  })
+
+  it('aborting a stream ends its body with the reason; a dropped stream fails its body', async () => {
+    const fetch = createRawFetch()
+    const abort = new AbortController()
+    const aborted = (await fetch(`${base}/stream`, { signal: abort.signal })).body!.getReader()
+    await aborted.read()
+    abort.abort(new Error('stream closed'))
+    await assert.rejects(aborted.read(), /stream closed/)
+    const dropped = (await fetch(`${base}/stream`)).body!.getReader()
+    await dropped.read()
+    streams.at(-1)!.socket!.destroy()
+    await assert.rejects(dropped.read(), (error: Error) => error instanceof TypeError && error.message === 'fetch failed')
+  })
+
+  it('decodes chunked bodies however their bytes are split', () => {
+    const wire = Buffer.from('3;ext=1\r\nabc\r\n1\r\nd\r\n0\r\nTrailer: x\r\n\r\n')
+    for (const step of [1, 2, 5, wire.length]) {
+      const decoder = new ChunkedDecoder()
+      const out: Buffer[] = []
+      for (let at = 0; at < wire.length; at += step) out.push(...decoder.push(wire.subarray(at, at + step)))
+      assert.equal(Buffer.concat(out).toString(), 'abcd', `split every ${step} bytes`)
+      assert.equal(decoder.isDone, true)
+    }
+    assert.throws(() => new ChunkedDecoder().push(Buffer.from('zz\r\n')), /malformed chunk size/)
+    assert.throws(() => new ChunkedDecoder().push(Buffer.from('1\r\nab\r\n')), /longer than its size/)
+    assert.throws(() => new ChunkedDecoder().push(Buffer.from('0\r\n\r\nx')), /after the end/)
   })
 
   it('parses a response only once all of it has arrived', () => {
