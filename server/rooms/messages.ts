@@ -4,7 +4,6 @@
  *
  *   message := varUint(messageType) • body        (y-websocket framing)
  */
-import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -122,16 +121,15 @@ function applyUpdate(room: Room, peer: Peer, update: Uint8Array): HandleResult {
   if (!verdict.ok) return refuse(peer, 'bad-update', verdict.reason)
   // New content under a client id another peer writes under is forged:
   // refused whole (content the room already has may be relayed by anyone).
-  const { to } = Y.parseUpdateMeta(update)
   const claims: number[] = []
-  for (const [clientId, endClock] of to) {
+  for (const [clientId, endClock] of verdict.ends) {
     if (endClock <= room.knownClock(clientId)) continue
     const writer = room.writerOf(clientId)
     if (writer && writer !== peer) return refuse(peer, 'bad-update', `client id ${clientId} belongs to another connection`)
     if (!writer) claims.push(clientId)
   }
   for (const clientId of claims) room.claimWriter(clientId, peer)
-  room.queueUpdate(update, peer, to)
+  room.queueUpdate(update, peer, verdict.ends)
   return null
 }
 

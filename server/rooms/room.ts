@@ -161,7 +161,8 @@ export class Room implements AwarenessRoomView {
   /**
    * Accept a checked update from `origin`: it is applied at the end of this
    * turn, with every other update the room accepts in it, in one transaction.
-   * `ends` is its end clock per Yjs client (`Y.parseUpdateMeta(update).to`).
+   * `ends` is its end clock per Yjs client (`Y.parseUpdateMeta(update).to`;
+   * validation reads it, see `UpdateVerdict`).
    */
   queueUpdate(update: Uint8Array, origin: Peer, ends: ReadonlyMap<number, number>): void {
     if (this.incoming.length === 0) {

@@ -76,8 +76,12 @@ export const defaultUpdateLimits: Readonly<UpdateLimits> = Object.freeze({
   maxPendingStructs: 10_000,
 })
 
-/** The outcome of {@link validateUpdate}. */
-export type UpdateVerdict = { ok: true } | { ok: false; reason: string }
+/**
+ * The outcome of {@link validateUpdate}. An accepted update comes with its
+ * end clock per Yjs client, as `Y.parseUpdateMeta(update).to` has it, read
+ * from the structs the check decoded rather than by decoding them again.
+ */
+export type UpdateVerdict = { ok: true; ends: Map<number, number> } | { ok: false; reason: string }
 
 /** Yjs clocks are JS numbers; past this they stop being exact. */
 const maxClock = Number.MAX_SAFE_INTEGER
@@ -111,7 +115,18 @@ export function validateUpdate(doc: Y.Doc, update: Uint8Array, limits: UpdateLim
 
   const pending = checkPending(doc, structs, ds, limits)
   if (pending) return refuse(pending)
-  return { ok: true }
+  return { ok: true, ends: endClocks(structs) }
+}
+
+/**
+ * Each client's end clock: where its last struct in the update ends, Skips
+ * included, which is `Y.parseUpdateMeta`'s `to` (its reader visits the same
+ * structs in the same order).
+ */
+function endClocks(structs: (Y.Item | Y.GC | Y.Skip)[]): Map<number, number> {
+  const ends = new Map<number, number>()
+  for (const struct of structs) ends.set(struct.id.client, struct.id.clock + struct.length)
+  return ends
 }
 
 function refuse(reason: string): UpdateVerdict {

@@ -41,16 +41,40 @@ function stateVector(doc: Y.Doc): Uint8Array {
   return Y.encodeStateVector(doc)
 }
 
+/** Accepted, with the end clocks `Y.parseUpdateMeta` reads from the same update. */
+function assertAccepted(doc: Y.Doc, update: Uint8Array, limits = defaultUpdateLimits): void {
+  const verdict = validateUpdate(doc, update, limits)
+  assert.ok(verdict.ok, verdict.ok ? '' : verdict.reason)
+  assert.deepEqual(verdict.ends, Y.parseUpdateMeta(update).to)
+}
+
 describe('validateUpdate', () => {
   it('accepts an ordinary text update, an empty update and a full document state', () => {
     const doc = newDoc()
-    assert.deepEqual(validateUpdate(doc, textUpdate('hello')), { ok: true })
-    assert.deepEqual(validateUpdate(doc, Y.encodeStateAsUpdate(newDoc())), { ok: true })
+    assertAccepted(doc, textUpdate('hello'))
+    assertAccepted(doc, Y.encodeStateAsUpdate(newDoc()))
     const client = newDoc()
     textUpdate('one ', client)
     client.getText('t').delete(0, 2)
     client.getMap('m').set('k', { nested: [1, 2, 3] })
-    assert.deepEqual(validateUpdate(doc, Y.encodeStateAsUpdate(client)), { ok: true })
+    assertAccepted(doc, Y.encodeStateAsUpdate(client))
+  })
+
+  it('gives the end clock of every client in the update, Skips included, as Y.parseUpdateMeta does', () => {
+    const a = newDoc()
+    const b = newDoc()
+    const updatesOfA: Uint8Array[] = []
+    a.on('update', (update: Uint8Array) => updatesOfA.push(update))
+    a.getText('t').insert(0, 'abc')
+    a.getText('t').insert(3, 'def')
+    a.getText('t').insert(6, 'ghi')
+    b.getText('t').insert(0, 'xy')
+    // A's first and third changes without its second: a Skip fills the gap.
+    const withGap = Y.mergeUpdates([updatesOfA[0]!, updatesOfA[2]!, Y.encodeStateAsUpdate(b)])
+    const verdict = validateUpdate(newDoc(), withGap)
+    assert.ok(verdict.ok)
+    assert.deepEqual(verdict.ends, new Map([[a.clientID, 9], [b.clientID, 2]]))
+    assertAccepted(newDoc(), withGap)
   })
 
   it('refuses an update larger than maxUpdateBytes before decoding it', () => {
@@ -114,7 +138,7 @@ describe('validateUpdate', () => {
     const limits = { ...defaultUpdateLimits, maxStructsPerUpdate: 5 }
     const verdict = validateUpdate(newDoc(), update, limits)
     assert.match(!verdict.ok ? verdict.reason : '', /more than 5 structs/)
-    assert.deepEqual(validateUpdate(newDoc(), update, { ...limits, maxStructsPerUpdate: 8 }), { ok: true })
+    assertAccepted(newDoc(), update, { ...limits, maxStructsPerUpdate: 8 })
   })
 
   it('refuses a struct starting more than maxClockGap beyond the document state', () => {
@@ -143,7 +167,7 @@ describe('validateUpdate', () => {
     const doc = newDoc()
     const limits = { ...defaultUpdateLimits, maxPendingStructs: 3 }
     const gap = gcUpdate([{ client: 7, clock: 100, lens: [1, 1] }])
-    assert.deepEqual(validateUpdate(doc, gap, limits), { ok: true })
+    assertAccepted(doc, gap, limits)
     Y.applyUpdate(doc, gap)
     assert.ok(doc.store.pendingStructs, 'Yjs keeps the structs pending')
     assert.deepEqual(Y.encodeStateVector(doc), Y.encodeStateVector(newDoc()), 'and does not integrate them')
@@ -151,7 +175,7 @@ describe('validateUpdate', () => {
     const verdict = validateUpdate(doc, more, limits)
     assert.match(!verdict.ok ? verdict.reason : '', /4 structs waiting for missing dependencies/)
     // An update that adds nothing pending is not charged for what is already there.
-    assert.deepEqual(validateUpdate(doc, textUpdate('fine'), { ...limits, maxPendingStructs: 0 }), { ok: true })
+    assertAccepted(doc, textUpdate('fine'), { ...limits, maxPendingStructs: 0 })
   })
 
   it('counts an item whose origin the document lacks as pending', () => {
