@@ -171,6 +171,35 @@ describe('LevelDocStore', () => {
       for (const { docId, doc } of docs) assertLoadsAs(await reopened.load(docId), doc)
     })
 
+    it('opens every table of the database when it opens (a size estimate over all keys), and opens anyway when that fails', async () => {
+      const first = await open()
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(3)
+      for (const update of updates) await first.append(docId, update)
+      await first.close()
+
+      const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      const ranges: Array<[string, string]> = []
+      const estimate = db.approximateSize.bind(db) as (start: string, end: string) => Promise<number>
+      db.approximateSize = ((start: string, end: string) => {
+        ranges.push([start, end])
+        return estimate(start, end)
+      }) as typeof db.approximateSize
+      const warmed = await open({ db })
+      assert.deepEqual(ranges, [['', '\uffff']], 'one estimate over the whole key range, before open resolved')
+      assertLoadsAs(await warmed.load(docId), doc)
+      await warmed.close()
+
+      const broken: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      broken.approximateSize = (() => Promise.reject(new Error('estimate failed'))) as typeof broken.approximateSize
+      const warnings: string[] = []
+      const logger = { ...recordingLogger(), warn: (_obj: object, msg: string) => void warnings.push(msg) }
+      const unwarmed = await open({ db: broken, logger })
+      assert.equal(warnings.length, 1, 'the failed warm-up is logged')
+      assert.match(warnings[0]!, /tables/)
+      assertLoadsAs(await unwarmed.load(docId), doc)
+    })
+
     it('rejects appends whose write fails, reports unhealthy, and recovers after a good write', async () => {
       const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
       const logger = recordingLogger()
