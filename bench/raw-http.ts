@@ -48,12 +48,19 @@ interface Exchange {
 const headEnd = Buffer.from('\r\n\r\n')
 const crlf = Buffer.from('\r\n')
 
-/**
- * Parse a response from the start of `data`: the parsed response and the
- * bytes it took, or null while it is incomplete. Throws on what it cannot
- * read.
- */
-export function parseResponse(data: Buffer): { response: ParsedResponse; length: number } | null {
+/** A response's status line and headers, and how its body is framed. */
+interface ResponseHead {
+  status: number
+  headers: Map<string, string>
+  keepAlive: boolean
+  /** Where the body starts in the bytes parsed. */
+  bodyStart: number
+  /** The body's length, or 'chunked' for a body read as a stream (ChunkedDecoder). */
+  bodyLength: number | 'chunked'
+}
+
+/** Parse the head at the start of `data`, or null while it is incomplete. Throws on what it cannot read. */
+function parseHead(data: Buffer): ResponseHead | null {
   const end = data.indexOf(headEnd)
   if (end < 0) return null
   const lines = data.toString('latin1', 0, end).split('\r\n')
@@ -66,28 +73,32 @@ export function parseResponse(data: Buffer): { response: ParsedResponse; length:
     headers.set(lines[i]!.slice(0, colon).trim().toLowerCase(), lines[i]!.slice(colon + 1).trim())
   }
   const code = Number(status[1])
-  const keepAlive = headers.get('connection')?.toLowerCase() !== 'close' && lines[0]!.startsWith('HTTP/1.1')
-  const bodyStart = end + headEnd.length
-  if (code === 204 || code === 304 || (code >= 100 && code < 200)) return { response: { status: code, headers, body: Buffer.alloc(0), keepAlive }, length: bodyStart }
-  if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') return parseChunked(data, bodyStart, code, headers, keepAlive)
+  const head = { status: code, headers, keepAlive: headers.get('connection')?.toLowerCase() !== 'close' && lines[0]!.startsWith('HTTP/1.1'), bodyStart: end + headEnd.length }
+  if (code === 204 || code === 304 || (code >= 100 && code < 200)) return { ...head, bodyLength: 0 }
+  if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') return { ...head, bodyLength: 'chunked' }
   const lengthHeader = headers.get('content-length')
   if (lengthHeader === undefined) throw new Error('a response with neither Content-Length nor chunked encoding')
   const length = Number(lengthHeader)
   if (!Number.isSafeInteger(length) || length < 0) throw new Error(`bad Content-Length ${JSON.stringify(lengthHeader)}`)
-  if (data.length < bodyStart + length) return null
-  return { response: { status: code, headers, body: data.subarray(bodyStart, bodyStart + length), keepAlive }, length: bodyStart + length }
+  return { ...head, bodyLength: length }
 }
 
-/** Whether the head at the start of `data` announces a chunked body: the parsed head, or null while it is incomplete. */
-function chunkedHead(data: Buffer): { status: number; headers: Map<string, string>; keepAlive: boolean; bodyStart: number } | null {
-  const end = data.indexOf(headEnd)
-  if (end < 0) return null
-  const text = data.toString('latin1', 0, end)
-  if (!/\r\ntransfer-encoding:\s*chunked\s*(\r\n|$)/i.test(text)) return null
-  // A chunked head: parse it as a whole response with an empty last chunk, to reuse the checks.
-  const parsed = parseResponse(Buffer.concat([data.subarray(0, end + headEnd.length), Buffer.from('0\r\n\r\n')]))!
-  const { status, headers, keepAlive } = parsed.response
-  return { status, headers, keepAlive, bodyStart: end + headEnd.length }
+/**
+ * Parse a response whose body has a known length from the start of `data`:
+ * the parsed response and the bytes it took, or null while it is
+ * incomplete. Throws on what it cannot read, and on a chunked response
+ * (read those as a stream).
+ */
+export function parseResponse(data: Buffer): { response: ParsedResponse; length: number } | null {
+  const head = parseHead(data)
+  return head && bufferedResponse(data, head)
+}
+
+function bufferedResponse(data: Buffer, head: ResponseHead): { response: ParsedResponse; length: number } | null {
+  if (head.bodyLength === 'chunked') throw new Error('a chunked response is read as a stream')
+  const end = head.bodyStart + head.bodyLength
+  if (data.length < end) return null
+  return { response: { status: head.status, headers: head.headers, body: data.subarray(head.bodyStart, end), keepAlive: head.keepAlive }, length: end }
 }
 
 /**
@@ -140,26 +151,6 @@ export class ChunkedDecoder {
       }
     }
     return out
-  }
-}
-
-function parseChunked(data: Buffer, start: number, status: number, headers: Map<string, string>, keepAlive: boolean): { response: ParsedResponse; length: number } | null {
-  const chunks: Buffer[] = []
-  let offset = start
-  for (;;) {
-    const lineEnd = data.indexOf(crlf, offset)
-    if (lineEnd < 0) return null
-    const size = parseInt(data.toString('latin1', offset, lineEnd), 16)
-    if (!Number.isSafeInteger(size) || size < 0) throw new Error('malformed chunk size')
-    offset = lineEnd + 2
-    if (size === 0) {
-      // No trailers are expected: the last chunk is followed by an empty line.
-      if (data.length < offset + 2) return null
-      return { response: { status, headers, body: Buffer.concat(chunks), keepAlive }, length: offset + 2 }
-    }
-    if (data.length < offset + size + 2) return null
-    chunks.push(data.subarray(offset, offset + size))
-    offset += size + 2
   }
 }
 
@@ -224,16 +215,16 @@ class Connection {
       this.fail(networkError(new Error('the server sent bytes with no request outstanding')))
       return
     }
-    let parsed: ReturnType<typeof parseResponse>
-    let head: ReturnType<typeof chunkedHead>
+    let head: ResponseHead | null
+    let parsed: ReturnType<typeof bufferedResponse> = null
     try {
-      head = chunkedHead(this.data)
-      parsed = head ? null : parseResponse(this.data)
+      head = parseHead(this.data)
+      if (head && head.bodyLength !== 'chunked') parsed = bufferedResponse(this.data, head)
     } catch (error) {
       this.fail(networkError(error))
       return
     }
-    if (head) {
+    if (head?.bodyLength === 'chunked') {
       // Streamed: the response resolves now, its body follows as it comes.
       const rest = this.data.subarray(head.bodyStart)
       this.data = null

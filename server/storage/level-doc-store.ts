@@ -231,11 +231,11 @@ export class LevelDocStore implements DocStore, HealthReporting {
       }
       throw new Error(`Could not open the document store in ${options.dir}: ${errorMessage(error)}`, { cause: error })
     }
-    await warmTableCache(db, options.logger)
     const minCompactionIntervalMs = options.minCompactionIntervalMs ?? 5_000
     if (!(minCompactionIntervalMs >= 0)) throw new RangeError(`minCompactionIntervalMs must be ≥ 0, got ${minCompactionIntervalMs}`)
     const groupCommitWindowMs = options.groupCommitWindowMs ?? 0
     if (!(groupCommitWindowMs >= 0)) throw new RangeError(`groupCommitWindowMs must be ≥ 0, got ${groupCommitWindowMs}`)
+    await warmTableCache(db, options.logger)
     return new LevelDocStore(db, options.logger, { compactAfterUpdates, minCompactionIntervalMs, groupCommitWindowMs }, options.merger ?? new ThreadUpdateMerger())
   }
 
