@@ -61,18 +61,19 @@ export interface LevelDocStoreOptions {
    */
   minCompactionIntervalMs?: number
   /**
-   * How long an append that finds no write in flight waits, in ms, so that
-   * appends arriving meanwhile (typically from other documents) share its
-   * synced write; the wait only delays the Saved confirmation, never the
+   * How long an append that finds room for a write (fewer than
+   * {@link maxBatchesInFlight} in flight) waits, in ms, so that appends
+   * arriving meanwhile (typically from other documents) share its synced
+   * write; the wait only delays the Saved confirmation, never the
    * broadcast. 0 writes at the end of the event-loop turn the append came
    * in, together with every other append of that turn.
    *
-   * While a write is in flight, appends queue for the next one anyway, so
-   * a busy server groups its appends without a window. A window of 2 ms
-   * used to be the default: measured with `npm run bench` (200 clients on
-   * one document, and 100 documents × 10 clients), it saved no server CPU
-   * and added about 3 ms to every append (a timer fires a loop turn later
-   * on a busy server).
+   * While that many writes are in flight, appends queue for the next one
+   * anyway, so a busy server groups its appends without a window. A window
+   * of 2 ms used to be the default: measured with `npm run bench` (200
+   * clients on one document, and 100 documents × 10 clients), it saved no
+   * server CPU and added about 3 ms to every append (a timer fires a loop
+   * turn later on a busy server).
    * @default 0
    */
   groupCommitWindowMs?: number
@@ -100,6 +101,7 @@ export interface LevelDocStoreStats {
 
 interface PendingAppend {
   docId: DocId
+  seq: number
   key: string
   update: Uint8Array
   resolve: () => void
@@ -111,7 +113,13 @@ interface DocLog {
   /** The seq the next append gets; null until read from the last key. */
   nextSeq: number | null
   /** Appends made while `nextSeq` was being read, in call order. */
-  waiting: Omit<PendingAppend, 'key'>[]
+  waiting: Omit<PendingAppend, 'seq' | 'key'>[]
+  /**
+   * Every append with a lower seq has settled (is durable, or failed and
+   * was never written); those with this seq or higher may still be in
+   * flight, and may land in any order. Meaningful once `nextSeq` is read.
+   */
+  settledSeq: number
   /** Durable log entries (exact unless capped at compactAfterUpdates + 1 on init). */
   length: number
   /** Bytes appended since the last compaction this process made (0 when none did). */
@@ -123,6 +131,27 @@ interface DocLog {
 }
 
 const seqWidth = 16
+
+/**
+ * How many synced batches LevelDB may be writing at once.
+ *
+ * A batch's callback runs only when the event loop comes round, after the
+ * rest of the turn it was issued in: at 200 clients on one document that
+ * is the turn's broadcast, 3 ms at the median, while the fsync itself
+ * takes 0.3 ms on the benchmark machine. With one batch at a time, an
+ * append made meanwhile waited for that callback, then for a turn of its
+ * own: two turns before its Saved. With two, the next batch goes to
+ * LevelDB at the end of its own turn; LevelDB's writer queue groups
+ * concurrent writes into one log write and one sync. Measured with
+ * `npm run bench -- --only=typing --scenarios=200`: Saved p99 50 → 27 ms.
+ * More than two would only hold more libuv thread-pool threads (four by
+ * default, shared with reads) waiting on LevelDB's writer lock.
+ *
+ * Two batches in flight may reach the log in either order: appends still
+ * resolve in the order they were made (see `settled`), and a compaction
+ * merges only seqs that have all settled (see `settledSeq`).
+ */
+const maxBatchesInFlight = 2
 
 function keyPrefix(docId: DocId): string {
   return `doc!${docId}!u!`
@@ -174,6 +203,10 @@ function updateKey(docId: DocId, seq: number): string {
 }
 
 const metaPrefix = 'meta!'
+
+function withSeq(pending: Omit<PendingAppend, 'seq' | 'key'>, seq: number): PendingAppend {
+  return { ...pending, seq, key: updateKey(pending.docId, seq) }
+}
 
 function seqOfKey(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf('!') + 1), 16)
@@ -243,7 +276,10 @@ export class LevelDocStore implements DocStore, HealthReporting {
   /** Appends waiting for the next batch, from all documents, in call order. */
   private queue: PendingAppend[] = []
   private flushScheduled = false
-  private writing: Promise<void> | null = null
+  /** Batches handed to LevelDB whose write has not completed. */
+  private batchesInFlight = 0
+  /** Settles once every batch issued so far has settled and resolved or rejected its appends, in issue order. */
+  private settled: Promise<void> = Promise.resolve()
   private readonly seqReads = new Set<Promise<void>>()
   private readonly metaWrites = new Set<Promise<void>>()
   private readonly compactions = new Map<DocId, Promise<void>>()
@@ -321,10 +357,11 @@ export class LevelDocStore implements DocStore, HealthReporting {
       // Copied because the update may wait in the queue while a batch is
       // written, and the caller is free to reuse its buffer once append returns.
       const pending = { docId, update: update.slice(), resolve, reject }
-      // Seqs are assigned synchronously, in call order, so one document's
-      // appends are written — and resolve — in the order they were made.
+      // Seqs are assigned synchronously, in call order, and appends resolve
+      // in that order too (their batches may land in either; see
+      // maxBatchesInFlight).
       if (log.nextSeq === null) log.waiting.push(pending)
-      else this.enqueue({ ...pending, key: updateKey(docId, log.nextSeq++) })
+      else this.enqueue(withSeq(pending, log.nextSeq++))
     })
   }
 
@@ -417,10 +454,10 @@ export class LevelDocStore implements DocStore, HealthReporting {
     // compactions must not write to a closed db: keep flushing and waiting
     // until nothing is left.
     for (;;) {
-      if (!this.writing) this.startFlush()
-      const busy = [...this.seqReads, ...this.metaWrites, ...this.compactions.values(), ...(this.writing ? [this.writing] : [])]
-      if (busy.length === 0) break
-      await Promise.allSettled(busy)
+      this.startFlush()
+      await Promise.allSettled([...this.seqReads, ...this.metaWrites, ...this.compactions.values(), this.settled])
+      const isIdle = this.seqReads.size === 0 && this.metaWrites.size === 0 && this.compactions.size === 0 && this.batchesInFlight === 0 && this.queue.length === 0
+      if (isIdle) break
     }
     this.isClosed = true
     try {
@@ -433,7 +470,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
   private logFor(docId: DocId): DocLog {
     let log = this.logs.get(docId)
     if (!log) {
-      log = { nextSeq: null, waiting: [], length: 0, appendedBytes: 0, compactedBytes: 0, compactedAt: -Infinity }
+      log = { nextSeq: null, waiting: [], settledSeq: 0, length: 0, appendedBytes: 0, compactedBytes: 0, compactedAt: -Infinity }
       this.logs.set(docId, log)
       this.readSeq(docId, log)
     }
@@ -453,8 +490,9 @@ export class LevelDocStore implements DocStore, HealthReporting {
         (keys) => {
           const last = keys[0]
           log.nextSeq = last === undefined ? 0 : seqOfKey(last) + 1
+          log.settledSeq = log.nextSeq
           log.length = keys.length
-          for (const pending of log.waiting) this.enqueue({ ...pending, key: updateKey(docId, log.nextSeq++) })
+          for (const pending of log.waiting) this.enqueue(withSeq(pending, log.nextSeq++))
           log.waiting = []
         },
         (error: unknown) => {
@@ -472,12 +510,13 @@ export class LevelDocStore implements DocStore, HealthReporting {
   private enqueue(pending: PendingAppend): void {
     this.queue.push(pending)
     // Deferring lets appends made meanwhile share the first batch (see
-    // groupCommitWindowMs); while a batch is being written the queue just grows.
-    if (!this.writing && !this.flushScheduled) {
+    // groupCommitWindowMs); while maxBatchesInFlight batches are being
+    // written the queue just grows.
+    if (this.batchesInFlight < maxBatchesInFlight && !this.flushScheduled) {
       this.flushScheduled = true
       const flush = (): void => {
         this.flushScheduled = false
-        if (!this.writing) this.startFlush()
+        this.startFlush()
       }
       if (this.groupCommitWindowMs > 0) setTimeout(flush, this.groupCommitWindowMs)
       else atTurnEnd(flush)
@@ -485,26 +524,36 @@ export class LevelDocStore implements DocStore, HealthReporting {
   }
 
   private startFlush(): void {
-    if (this.queue.length === 0) return
+    if (this.queue.length === 0 || this.batchesInFlight >= maxBatchesInFlight) return
     const batch = this.queue
     this.queue = []
-    this.writing = this.writeBatch(batch).finally(() => {
-      this.writing = null
-      // Whatever arrived during the write goes out as the next batch at once.
+    this.batchesInFlight++
+    const write = this.db.batch(
+      batch.map(({ key, update }) => ({ type: 'put' as const, key, value: update })),
+      { sync: true },
+    )
+    const written = write.then(
+      () => ({ ok: true as const }),
+      (error: unknown) => ({ ok: false as const, error }),
+    )
+    // The next batch may go as soon as this one's write completes; its
+    // appends settle once every earlier batch's have.
+    void written.then(() => {
+      this.batchesInFlight--
       this.startFlush()
     })
+    this.settled = Promise.all([written, this.settled]).then(([outcome]) => this.settleBatch(batch, outcome))
   }
 
-  private async writeBatch(batch: PendingAppend[]): Promise<void> {
-    try {
-      await this.db.batch(
-        batch.map(({ key, update }) => ({ type: 'put' as const, key, value: update })),
-        { sync: true },
-      )
-    } catch (error) {
-      this.lastError = errorMessage(error)
-      this.logger?.error({ err: error, appends: batch.length }, 'document store write failed; the updates were not saved')
-      for (const pending of batch) pending.reject(error)
+  private settleBatch(batch: PendingAppend[], outcome: { ok: true } | { ok: false; error: unknown }): void {
+    for (const pending of batch) {
+      const log = this.logs.get(pending.docId)
+      if (log) log.settledSeq = pending.seq + 1
+    }
+    if (!outcome.ok) {
+      this.lastError = errorMessage(outcome.error)
+      this.logger?.error({ err: outcome.error, appends: batch.length }, 'document store write failed; the updates were not saved')
+      for (const pending of batch) pending.reject(outcome.error)
       return
     }
     this.lastError = null
@@ -542,11 +591,16 @@ export class LevelDocStore implements DocStore, HealthReporting {
 
   private async doCompact(docId: DocId): Promise<void> {
     // One iterator sees one snapshot, so keys and values agree even while
-    // appends land; those appends have higher seqs than anything read here.
-    const entries = await this.db.iterator(docRange(docId)).all()
+    // appends land. It stops below the first seq not yet settled: two
+    // batches in flight may land in either order, so a later seq can be in
+    // the snapshot while an earlier one lands after it, where the range
+    // deletion below would erase it. Appends to a document whose next seq
+    // is still being read are all waiting, none in flight.
+    const log = this.logs.get(docId)
+    const range = log?.nextSeq == null ? docRange(docId) : { gte: docRange(docId).gte, lt: updateKey(docId, log.settledSeq) }
+    const entries = await this.db.iterator(range).all()
     const last = entries[entries.length - 1]
     if (last === undefined) return
-    const log = this.logs.get(docId)
     if (entries.length === 1) {
       // Already one update: the measure of what later compactions cost.
       if (log) {

@@ -10,6 +10,7 @@ import type { DocId } from '../../../../common/ids'
 import { LevelDocStore } from '../../../../server/storage/level-doc-store'
 import type { LevelDocDb, StoreLogger } from '../../../../server/storage/level-doc-store'
 import { runDocStoreSuite } from '../../../conformance/doc-store.suite'
+import { waitFor } from '../../../helpers/wait-for'
 
 function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'cometpad-store-'))
@@ -230,6 +231,56 @@ describe('LevelDocStore', () => {
       assert.deepEqual(store.health(), { ok: true })
       // Only the two successful appends were stored.
       assert.equal(await store.updateCount(docId), 2)
+    })
+
+    it('writes the next batch while one is in flight, still resolves appends in order, and never compacts away a seq that lands late', async () => {
+      const db: LevelDocDb = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      const store = await open({ db, compactAfterUpdates: 1000 })
+      const docId = newDocId()
+      const { doc, updates } = editedDoc(5)
+      await appendAll(store, docId, updates.slice(0, 3)) // seqs 0–2, durable
+
+      // Two batches in flight can reach LevelDB's log in either order. Make
+      // it happen: hold the next batch (seq 3) back from LevelDB, let the one
+      // after it (seq 4) land first, and release the held one just after a
+      // compaction has read the log and before it deletes what it merged.
+      type BatchWrite = (ops: Array<{ key: string }>, options: { sync: boolean }) => Promise<void>
+      const realBatch = (db.batch as unknown as BatchWrite).bind(db)
+      let release = (): void => {}
+      const released = new Promise<void>((resolve) => (release = resolve))
+      let held: Promise<void> | null = null
+      const batch: BatchWrite = async (ops, options) => {
+        if (held === null) {
+          held = released.then(() => realBatch(ops, options))
+          return held
+        }
+        // The compaction's write (the merged update and its state vector).
+        if (ops.some((op) => op.key.endsWith('!v'))) {
+          release()
+          await held
+        }
+        return realBatch(ops, options)
+      }
+      db.batch = batch as unknown as LevelDocDb['batch']
+
+      const resolved: number[] = []
+      const third = store.append(docId, updates[3]!).then(() => void resolved.push(3))
+      await new Promise((resolve) => setImmediate(resolve))
+      const fourth = store.append(docId, updates[4]!).then(() => void resolved.push(4))
+      // Seq 4 is written while seq 3 is still held: the second batch did not wait for the first.
+      await waitFor(async () => (await store.updateCount(docId)) === 4, 'the second batch to land while the first is held')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.deepEqual(resolved, [], 'an append resolves only once every earlier one has')
+
+      await store.compact(docId)
+      await Promise.all([third, fourth])
+      assert.deepEqual(resolved, [3, 4])
+      assert.equal(store.stats().compactions, 1)
+      // The compaction merged only seqs 0–2; seq 3, landed after its read, survived its deletion.
+      assertLoadsAs(await store.load(docId), doc)
+      await store.compact(docId)
+      assert.equal(await store.updateCount(docId), 1)
+      assertLoadsAs(await store.load(docId), doc)
     })
 
     it('rejects a document id that could reach into another document’s keys', async () => {
