@@ -29,7 +29,16 @@ export class CometWebSocketEndpoint {
   private readonly wss: Server<typeof CometSocket>
 
   constructor(private readonly options: CometWebSocketEndpointOptions) {
-    this.wss = new WebSocketServer<typeof CometSocket>({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, WebSocket: CometSocket })
+    // No client tracking: the registry reaches every socket through its
+    // session, and ws's set would cost each connection a closure, its
+    // context and a set entry.
+    this.wss = new WebSocketServer<typeof CometSocket>({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: false,
+      WebSocket: CometSocket,
+    })
   }
 
   /** Upgrade `req` and attach the socket to a new or resumed session. */
