@@ -143,13 +143,17 @@ const seqWidth = 16
  * own: two turns before its Saved. With two, the next batch goes to
  * LevelDB at the end of its own turn; LevelDB's writer queue groups
  * concurrent writes into one log write and one sync. Measured with
- * `npm run bench -- --only=typing --scenarios=200`: Saved p99 50 → 27 ms.
- * More than two would only hold more libuv thread-pool threads (four by
- * default, shared with reads) waiting on LevelDB's writer lock.
+ * `npm run bench -- --only=typing --scenarios=200`: Saved p99 44–50 →
+ * 27–33 ms. More than two would only hold more libuv thread-pool threads
+ * (four by default, shared with reads) waiting on LevelDB's writer lock.
  *
  * Two batches in flight may reach the log in either order: appends still
  * resolve in the order they were made (see `settled`), and a compaction
- * merges only seqs that have all settled (see `settledSeq`).
+ * merges only seqs that have all settled (see `settledSeq`). A crash
+ * between the two can leave a later update on disk without an earlier
+ * one. Neither was confirmed: the client still holds both and sends them
+ * again when it next syncs, and until then Yjs keeps the later one
+ * pending when the document loads.
  */
 const maxBatchesInFlight = 2
 
