@@ -136,20 +136,14 @@ async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): P
     const samples = new Map<Row, { connectMs: number[]; samples: TypingSample[] }>(targets.map((row) => [row, { connectMs: [], samples: [] }]))
     for (let round = 1; round <= rounds; round++) {
       for (const row of targets) {
-        const server = await startServer(row.server)
-        try {
-          const target = { ...row, url: server.url }
-          const session = await connectLayout(pool, server, target, layout)
+        await withServerSession(pool, row, layout, async (server, session) => {
           const sample = await measureTyping(pool, server, session, 10, timing)
-          await session.close()
           samples.get(row)!.samples.push(sample)
           samples.get(row)!.connectMs.push(session.connectMs)
           const one = summarizeTyping([sample])
           const roundName = rounds > 1 ? ` (round ${round} of ${rounds})` : ''
           log(`typing ${layoutName(layout)} ${targetName(row)}${roundName}: p50 ${one.latency.p50} ms, p99 ${one.latency.p99} ms, delivered ${(one.deliveredFraction * 100).toFixed(1)} %, CPU server ${Math.round(one.serverCpu * 100)} % clients ${Math.round(one.clientCpu * 100)} %${one.serverLoopLagMs === null ? '' : `, server loop lag p99 ${one.serverLoopLagMs.toFixed(1)} ms`}`)
-        } finally {
-          await server.stop()
-        }
+        })
       }
     }
     for (const row of targets) {
