@@ -67,7 +67,7 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
     typingTiming: { warmupMs: 1_000, durationMs: 10_000 },
     // From 20 a writer: the typing rate (10) at 50 clients is the typing
     // scenario above; the time goes to the capacity's refinement instead.
-    throughput: { layout: oneDoc(50), ratesPerWriter: [20, 50, 100, 200, 400, 800, 1600, 3200], timing: { warmupMs: 500, durationMs: 3_000 } },
+    throughput: { layout: oneDoc(50), ratesPerWriter: [20, 50, 100, 200, 400, 800, 1600, 3200, 6400], timing: { warmupMs: 500, durationMs: 3_000 } },
     memory: { clients: 1000, documents: 200, settleMs: 10_000, clientReadings: 3 },
     coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 7 },
   },
