@@ -63,8 +63,10 @@ export function checkTargets(results: BenchResults): Check[] {
       'Capacity ≥ 2 × Hocuspocus',
       ourCapacity && hocusCapacity
         ? {
-            measured: `${fmt(ourCapacity.capacity, 0)} vs ${fmt(hocusCapacity.capacity, 0)} msg/s${ratio(ourCapacity.capacity, hocusCapacity.capacity)}${hocusCapacity.capacityReached ? '' : ' (Hocuspocus never reached 100 ms)'}`,
-            pass: ourCapacity.capacity / hocusCapacity.capacity >= 2,
+            // A row whose p99 never reached 100 ms has only a lower bound: its last rate.
+            measured: `${ourCapacity.capacityReached ? '' : '≥ '}${fmt(ourCapacity.capacity, 0)} vs ${hocusCapacity.capacityReached ? '' : '≥ '}${fmt(hocusCapacity.capacity, 0)} msg/s${ratio(ourCapacity.capacity, hocusCapacity.capacity)}${ourCapacity.capacityReached ? '' : ' (our p99 never reached 100 ms)'}${hocusCapacity.capacityReached ? '' : ' (Hocuspocus never reached 100 ms)'}`,
+            // Only a known Hocuspocus capacity can be beaten; ours may be a lower bound.
+            pass: hocusCapacity.capacityReached && ourCapacity.capacity / hocusCapacity.capacity >= 2,
           }
         : null,
     ),
