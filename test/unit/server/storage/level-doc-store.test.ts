@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { ClassicLevel } from 'classic-level'
+import { ClassicLevel, type ChainedBatch } from 'classic-level'
 import * as Y from 'yjs'
 import { newDocId } from '../../../../common/ids'
 import type { DocId } from '../../../../common/ids'
@@ -244,22 +244,27 @@ describe('LevelDocStore', () => {
       // it happen: hold the next batch (seq 3) back from LevelDB, let the one
       // after it (seq 4) land first, and release the held one just after a
       // compaction has read the log and before it deletes what it merged.
-      type BatchWrite = (ops: Array<{ key: string }>, options: { sync: boolean }) => Promise<void>
-      const realBatch = (db.batch as unknown as BatchWrite).bind(db)
+      // Appends go in chained batches, the compaction's write in an array batch.
+      type Chained = ChainedBatch<LevelDocDb, string, Uint8Array>
+      type ArrayWrite = (ops: Array<{ key: string }>, options: { sync: boolean }) => Promise<void>
+      const realChained = (db.batch as unknown as () => Chained).bind(db)
+      const realArray = (db.batch as unknown as ArrayWrite).bind(db)
       let release = (): void => {}
       const released = new Promise<void>((resolve) => (release = resolve))
       let held: Promise<void> | null = null
-      const batch: BatchWrite = async (ops, options) => {
-        if (held === null) {
-          held = released.then(() => realBatch(ops, options))
-          return held
+      const batch = (...args: [] | Parameters<ArrayWrite>): Chained | Promise<void> => {
+        if (args.length === 0) {
+          const chained = realChained()
+          if (held !== null) return chained
+          const write = chained.write.bind(chained)
+          chained.write = ((options?: { sync?: boolean }) => (held = released.then(() => write(options ?? {})))) as Chained['write']
+          return chained
         }
+        const [ops, options] = args
         // The compaction's write (the merged update and its state vector).
-        if (ops.some((op) => op.key.endsWith('!v'))) {
-          release()
-          await held
-        }
-        return realBatch(ops, options)
+        if (!ops.some((op) => op.key.endsWith('!v'))) return realArray(ops, options)
+        release()
+        return (held ?? Promise.resolve()).then(() => realArray(ops, options))
       }
       db.batch = batch as unknown as LevelDocDb['batch']
 
