@@ -55,8 +55,10 @@ export const maxUnackedFrames = 4096
 export const ackDelayMs = 5_000
 
 /**
- * ... or alone at once when this many Data frames wait for an ack, which
- * bounds what the sender keeps per session (frames share their payload
+ * ... or alone at once when this many Data frames wait for an ack (a
+ * client draws its count between half of this and all of it, anew after
+ * each ack, so that the clients of one document do not all ack together),
+ * which bounds what the sender keeps per session (frames share their payload
  * bytes with the other sessions of a room, so a kept frame costs tens of
  * bytes) well under `maxUnackedFrames`. @default 256
  */

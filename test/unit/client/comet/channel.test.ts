@@ -253,6 +253,28 @@ describe('Channel inbound Data', () => {
     assert.equal(current().sent.length, 1, 'the delayed ack was cancelled')
   })
 
+  it('acks alone after a count of frames it draws between half of ackEveryFrames and all of it, anew after each ack', async () => {
+    const draws = [0, 0.999999, 0.5]
+    const { current } = openChannel({ random: () => draws.shift() ?? 0 })
+    const firstAckAfter = async (): Promise<number> => {
+      const before = current().sent.length
+      for (let frames = 1; frames <= limits.ackEveryFrames; frames++) {
+        const seq = received + 1
+        received = seq
+        current().deliver(data(seq, seq % 256))
+        await turn()
+        if (current().sent.length > before) return frames
+      }
+      return -1
+    }
+    let received = 0
+    const half = limits.ackEveryFrames / 2
+    assert.equal(await firstAckAfter(), half, 'the lowest draw: half of ackEveryFrames')
+    assert.equal(await firstAckAfter(), limits.ackEveryFrames, 'the highest draw: all of it')
+    assert.equal(await firstAckAfter(), half + Math.floor(0.5 * (half + 1)))
+    assert.deepEqual(current().batches().at(-1), [{ kind: FrameKind.Ack, seq: received }])
+  })
+
   it('sends no ack alone on a transport whose every request carries it, but still piggybacks one', async () => {
     const { channel, current } = openChannel({}, {}, { name: 'long-poll', acksEveryRequest: true })
     current().deliver(data(1, 1))
