@@ -142,7 +142,7 @@ async function runTyping(pool: WorkerPool, plan: Plan, results: BenchResults): P
           samples.get(row)!.connectMs.push(session.connectMs)
           const one = summarizeTyping([sample])
           const roundName = rounds > 1 ? ` (round ${round} of ${rounds})` : ''
-          log(`typing ${layoutName(layout)} ${targetName(row)}${roundName}: p50 ${one.latency.p50} ms, p99 ${one.latency.p99} ms, delivered ${(one.deliveredFraction * 100).toFixed(1)} %, CPU server ${Math.round(one.serverCpu * 100)} % clients ${Math.round(one.clientCpu * 100)} %${one.serverLoopLagMs === null ? '' : `, server loop lag p99 ${one.serverLoopLagMs.toFixed(1)} ms`}`)
+          log(`typing ${layoutName(layout)} ${targetName(row)}${roundName}: p50 ${one.latency.p50} ms, p99 ${one.latency.p99} ms, delivered ${(one.deliveredFraction * 100).toFixed(1)} %, ${loadFigures(one)}`)
         })
       }
     }
@@ -166,7 +166,7 @@ async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults
     const rates: number[] = []
     const measure = async (server: RunningServer, session: Session, rate: number): Promise<TypingResult> => {
       const point = await typeAndMeasure(pool, server, session, rate, timing)
-      log(`throughput ${targetName(row)} ${Math.round(point.deliveredPerSecond)} msg/s: p50 ${point.latency.p50} ms, p99 ${point.latency.p99} ms, CPU server ${Math.round(point.serverCpu * 100)} % clients ${Math.round(point.clientCpu * 100)} %${point.serverLoopLagMs === null ? '' : `, server loop lag p99 ${point.serverLoopLagMs.toFixed(1)} ms`}`)
+      log(`throughput ${targetName(row)} ${Math.round(point.deliveredPerSecond)} msg/s: p50 ${point.latency.p50} ms, p99 ${point.latency.p99} ms, ${loadFigures(point)}`)
       return point
     }
     await withServerSession(pool, row, layout, async (server, session) => {
@@ -193,6 +193,12 @@ async function runThroughput(pool: WorkerPool, plan: Plan, results: BenchResults
     const { capacity, reached } = capacityAt(points, 100)
     results.throughput.push({ target: targetName(row), points, capacity, capacityReached: reached })
   }
+}
+
+/** A measurement's CPU shares and, for Cometpad, its event-loop lag, as the progress log gives them. */
+function loadFigures(result: TypingResult): string {
+  const lag = result.serverLoopLagMs === null ? '' : `, server loop lag p99 ${result.serverLoopLagMs.toFixed(1)} ms`
+  return `CPU server ${Math.round(result.serverCpu * 100)} % clients ${Math.round(result.clientCpu * 100)} %${lag}`
 }
 
 /** Start `row`'s server, connect `layout` to it, run `body`, then close both. */
