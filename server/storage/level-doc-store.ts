@@ -167,6 +167,18 @@ function docRange(docId: DocId): { gte: string; lt: string } {
   return { gte: prefix, lt: `${prefix}~` }
 }
 
+/**
+ * Iterator options for reads that want a document's whole log in memory
+ * anyway (loads and compactions): all of it in one pass on classic-level's
+ * thread pool. By default an iterator hands over 16 KiB at a time, so a
+ * compacted document of a few hundred KB took a second round trip through
+ * the pool only to learn that the range had ended. Over the 311 KB
+ * editing trace that was 0.8-1.9 ms against 0.6-0.9 ms in one pass (a
+ * fresh process reading a real LevelDB, 2026-11-28). The pass still stops
+ * at 1,000 entries, as classic-level's `all()` asks for no more at a time.
+ */
+const wholeLog = { highWaterMarkBytes: 0xffff_ffff } as const
+
 /** Where the state vector of the document's compacted update is kept (outside its update range). */
 function stateVectorKey(docId: DocId): string {
   return `doc!${docId}!v`
@@ -312,7 +324,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
   /** Loads the document as one merged update, or null if nothing is stored. */
   async load(docId: DocId): Promise<Uint8Array | null> {
     checkDocId(docId)
-    const updates = await this.db.values(docRange(docId)).all()
+    const updates = await this.db.values({ ...docRange(docId), ...wholeLog }).all()
     if (updates.length === 0) return null
     const [only] = updates
     // classic-level hands out Buffers; return a plain Uint8Array view like Y.mergeUpdates does.
@@ -327,7 +339,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
    */
   async loadState(docId: DocId): Promise<StoredState | null> {
     checkDocId(docId)
-    const [entries, record] = await Promise.all([this.db.iterator(docRange(docId)).all(), this.db.get(stateVectorKey(docId))])
+    const [entries, record] = await Promise.all([this.db.iterator({ ...docRange(docId), ...wholeLog }).all(), this.db.get(stateVectorKey(docId))])
     const [first] = entries
     if (first === undefined) return null
     if (entries.length > 1) return this.merger.merge(entries.map(([, update]) => update))
@@ -623,7 +635,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     // is still being read are all waiting, none in flight.
     const log = this.logs.get(docId)
     const range = log?.nextSeq == null ? docRange(docId) : { gte: docRange(docId).gte, lt: updateKey(docId, log.settledSeq) }
-    const entries = await this.db.iterator(range).all()
+    const entries = await this.db.iterator({ ...range, ...wholeLog }).all()
     const last = entries[entries.length - 1]
     if (last === undefined) return
     if (entries.length === 1) {
