@@ -27,7 +27,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import type { DocStore, HealthReporting, StoreHealth, StoredState } from './doc-store'
 import { ThreadUpdateMerger, type UpdateMerger } from './update-merger'
-import { atTurnEnd } from '../util/turn-end'
+import { afterTurnSends } from '../util/turn-end'
 
 /** The logging a store needs; a pino logger fits. */
 export interface StoreLogger {
@@ -66,7 +66,8 @@ export interface LevelDocStoreOptions {
    * arriving meanwhile (typically from other documents) share its synced
    * write; the wait only delays the Saved confirmation, never the
    * broadcast. 0 writes at the end of the event-loop turn the append came
-   * in, together with every other append of that turn.
+   * in, together with every other append of that turn, once the turn's
+   * socket writes are done or a millisecond into them (see afterTurnSends).
    *
    * While that many writes are in flight, appends queue for the next one
    * anyway, so a busy server groups its appends without a window. A window
@@ -529,7 +530,9 @@ export class LevelDocStore implements DocStore, HealthReporting {
     this.queue.push(pending)
     // Deferring lets appends made meanwhile share the first batch (see
     // groupCommitWindowMs); while maxBatchesInFlight batches are being
-    // written the queue just grows.
+    // written the queue just grows. Without a window the batch goes after
+    // this turn's socket writes, or a millisecond into them (see
+    // afterTurnSends): handing it to LevelDB's threads must not delay them.
     if (this.batchesInFlight < maxBatchesInFlight && !this.flushScheduled) {
       this.flushScheduled = true
       const flush = (): void => {
@@ -537,7 +540,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
         this.startFlush()
       }
       if (this.groupCommitWindowMs > 0) setTimeout(flush, this.groupCommitWindowMs)
-      else atTurnEnd(flush)
+      else afterTurnSends(flush)
     }
   }
 
