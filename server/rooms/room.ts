@@ -380,10 +380,11 @@ export class Room implements AwarenessRoomView {
       this.unsentOrigin = null
     }
     this.unsent.push(update)
-    // Stored at once, so that `durable()` covers it from now on. The store
-    // writes its batch once this turn's broadcast is on the sockets, or a
-    // millisecond into a long one, so its fsync overlaps the rest of the
-    // sends (see afterTurnSends).
+    // Stored at once, so that `durable()` covers it from now on. At the end
+    // of this turn the broadcast above is encoded first; the store's flush,
+    // scheduled here, comes before the session flushes that broadcast
+    // schedules, so the batch reaches LevelDB before the sockets are
+    // written and its fsync runs while they are.
     this.queueWrite(update)
   }
 

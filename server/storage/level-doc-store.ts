@@ -27,7 +27,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import type { DocStore, HealthReporting, StoreHealth, StoredState } from './doc-store'
 import { ThreadUpdateMerger, type UpdateMerger } from './update-merger'
-import { afterTurnSends } from '../util/turn-end'
+import { atTurnEnd } from '../util/turn-end'
 
 /** The logging a store needs; a pino logger fits. */
 export interface StoreLogger {
@@ -66,8 +66,7 @@ export interface LevelDocStoreOptions {
    * arriving meanwhile (typically from other documents) share its synced
    * write; the wait only delays the Saved confirmation, never the
    * broadcast. 0 writes at the end of the event-loop turn the append came
-   * in, together with every other append of that turn, once the turn's
-   * socket writes are done or a millisecond into them (see afterTurnSends).
+   * in, together with every other append of that turn.
    *
    * While that many writes are in flight, appends queue for the next one
    * anyway, so a busy server groups its appends without a window. A window
@@ -530,9 +529,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     this.queue.push(pending)
     // Deferring lets appends made meanwhile share the first batch (see
     // groupCommitWindowMs); while maxBatchesInFlight batches are being
-    // written the queue just grows. Without a window the batch goes after
-    // this turn's socket writes, or a millisecond into them (see
-    // afterTurnSends): handing it to LevelDB's threads must not delay them.
+    // written the queue just grows.
     if (this.batchesInFlight < maxBatchesInFlight && !this.flushScheduled) {
       this.flushScheduled = true
       const flush = (): void => {
@@ -540,7 +537,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
         this.startFlush()
       }
       if (this.groupCommitWindowMs > 0) setTimeout(flush, this.groupCommitWindowMs)
-      else afterTurnSends(flush)
+      else atTurnEnd(flush)
     }
   }
 

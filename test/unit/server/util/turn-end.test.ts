@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterTurnSends, atTurnEnd, lateTaskDelayMs } from '../../../../server/util/turn-end'
+import { atTurnEnd } from '../../../../server/util/turn-end'
 
 const modulePath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../server/util/turn-end.ts')
 
@@ -28,10 +28,10 @@ describe('atTurnEnd', () => {
     assert.equal(immediatesBetween, 4)
   })
 
-  it('runs every task when one throws (late ones too), then rethrows the first error as an uncaught exception', () => {
+  it('runs every task when one throws, then rethrows the first error as an uncaught exception', () => {
     // In a child process: the test runner treats an uncaught exception as a failure of its own.
     const script = `
-      import { afterTurnSends, atTurnEnd } from ${JSON.stringify(modulePath)}
+      import { atTurnEnd } from ${JSON.stringify(modulePath)}
       const ran = []
       process.on('uncaughtException', (error) => {
         setImmediate(() => {
@@ -40,8 +40,6 @@ describe('atTurnEnd', () => {
           setImmediate(() => setImmediate(() => console.log(JSON.stringify({ ran, error: error.message, after }))))
         })
       })
-      afterTurnSends(() => { throw new Error('late') })
-      afterTurnSends(() => ran.push(5))
       atTurnEnd(() => ran.push(1))
       atTurnEnd(() => { throw new Error('first') })
       atTurnEnd(() => { throw new Error('second') })
@@ -49,51 +47,6 @@ describe('atTurnEnd', () => {
     `
     const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })
     assert.equal(child.status, 0, child.stderr)
-    assert.deepEqual(JSON.parse(child.stdout.trim()), { ran: [1, 4, 5], error: 'first', after: [1] })
-  })
-})
-
-describe('afterTurnSends', () => {
-  it('runs after the pass’s atTurnEnd tasks, those they add included, in the same pass', async () => {
-    const order: string[] = []
-    afterTurnSends(() => order.push('late 1'))
-    atTurnEnd(() => {
-      order.push('a')
-      atTurnEnd(() => order.push('c: added by a'))
-      afterTurnSends(() => order.push('late 2: added by a'))
-    })
-    atTurnEnd(() => order.push('b'))
-    let seenByNextImmediate: string[] = []
-    await new Promise<void>((resolve) =>
-      setImmediate(() => {
-        seenByNextImmediate = [...order]
-        resolve()
-      }),
-    )
-    assert.deepEqual(seenByNextImmediate, ['a', 'b', 'c: added by a', 'late 1', 'late 2: added by a'])
-  })
-
-  it('runs on its own when no atTurnEnd task is queued', async () => {
-    let ran = false
-    afterTurnSends(() => (ran = true))
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    assert.equal(ran, true)
-  })
-
-  it(`runs once the pass has run atTurnEnd tasks for ${lateTaskDelayMs} ms, before the rest`, async () => {
-    const order: string[] = []
-    const busy = (ms: number): void => {
-      const until = performance.now() + ms
-      while (performance.now() < until) {
-        // hold the event loop, as a long broadcast does
-      }
-    }
-    afterTurnSends(() => order.push('late'))
-    for (let i = 0; i < 4; i++) atTurnEnd(() => {
-      busy(lateTaskDelayMs * 2)
-      order.push(`send ${i}`)
-    })
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    assert.deepEqual(order, ['send 0', 'late', 'send 1', 'send 2', 'send 3'])
+    assert.deepEqual(JSON.parse(child.stdout.trim()), { ran: [1, 4], error: 'first', after: [1] })
   })
 })
