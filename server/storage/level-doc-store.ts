@@ -168,14 +168,16 @@ function docRange(docId: DocId): { gte: string; lt: string } {
 }
 
 /**
- * Iterator options for reads that want a document's whole log in memory
- * anyway (loads and compactions): all of it in one pass on classic-level's
- * thread pool. By default an iterator hands over 16 KiB at a time, so a
- * compacted document of a few hundred KB took a second round trip through
- * the pool only to learn that the range had ended. Over the 311 KB
- * editing trace that was 0.8-1.9 ms against 0.6-0.9 ms in one pass (a
- * fresh process reading a real LevelDB, 2026-11-28). The pass still stops
- * at 1,000 entries, as classic-level's `all()` asks for no more at a time.
+ * Iterator options for a load, which wants the document's whole log in
+ * memory at once: all of it in one pass on classic-level's thread pool. By
+ * default an iterator hands over 16 KiB at a time, so a compacted document
+ * of a few hundred KB took a second round trip through the pool only to
+ * learn that the range had ended. Over the 311 KB editing trace that was
+ * 0.8-1.9 ms against 0.6-0.9 ms in one pass (a fresh process reading a
+ * real LevelDB, 2026-11-28). The pass still stops at 1,000 entries, as
+ * classic-level's `all()` asks for no more at a time. Compactions keep the
+ * default: they run while the document is being typed into, and there the
+ * 16 KiB chunks keep each callback on the event loop short.
  */
 const wholeLog = { highWaterMarkBytes: 0xffff_ffff } as const
 
@@ -635,7 +637,7 @@ export class LevelDocStore implements DocStore, HealthReporting {
     // is still being read are all waiting, none in flight.
     const log = this.logs.get(docId)
     const range = log?.nextSeq == null ? docRange(docId) : { gte: docRange(docId).gte, lt: updateKey(docId, log.settledSeq) }
-    const entries = await this.db.iterator({ ...range, ...wholeLog }).all()
+    const entries = await this.db.iterator(range).all()
     const last = entries[entries.length - 1]
     if (last === undefined) return
     if (entries.length === 1) {
