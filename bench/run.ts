@@ -68,7 +68,12 @@ const plans: Record<'full' | 'quick' | 'smoke', Plan> = {
     // From 20 a writer: the typing rate (10) at 50 clients is the typing
     // scenario above; the time goes to the capacity's refinement instead.
     throughput: { layout: oneDoc(50), ratesPerWriter: [20, 50, 100, 200, 400, 800, 1600, 3200, 6400], timing: { warmupMs: 500, durationMs: 3_000 } },
-    memory: { clients: 1000, documents: 200, settleMs: 10_000, clientReadings: 3 },
+    // 5 s idle before each reading: with 3 s and with 10 s, five readings
+    // each (2026-11-28), the medians were within the readings' spread
+    // (Cometpad's WebSocket 7.5 and 8.0 against 6.9 KiB, Hocuspocus 12.2
+    // and 11.8 against 11.9), and the memory workload's 28 readings at
+    // 10 s took a third of the full run, close to the 15 minutes it has.
+    memory: { clients: 1000, documents: 200, settleMs: 5_000, clientReadings: 3 },
     coldLoad: { documents: [traceDocument, () => syntheticDocument()], repeats: 7 },
   },
   quick: {
@@ -117,8 +122,11 @@ export interface BenchResults {
   coldLoad: Array<{ target: string } & ColdLoadResult>
 }
 
+const startedAt = Date.now()
+
+/** A progress line on stderr, with the seconds since the run started (where the full run's 15 minutes go). */
 function log(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`)
+  process.stderr.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0)} s] ${message}\n`)
 }
 
 /**
