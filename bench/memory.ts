@@ -48,6 +48,8 @@ export interface MemoryResult {
   perDocumentBytes: number
   /** Of those, bytes of live JS heap. */
   perDocumentHeapBytes: number
+  /** How long the server sat idle before each reading, in ms. */
+  settleMs: number
 }
 
 /** Node flags for every server the memory workload starts (see the module comment). */
@@ -112,6 +114,7 @@ export async function measureMemory(
     baselineDocuments,
     perDocumentBytes: perDocument.rss / documents - perClientBytes,
     perDocumentHeapBytes: perDocument.heap / documents - perClientHeapBytes,
+    settleMs,
   }
 }
 
