@@ -98,19 +98,50 @@ export function checkTargets(results: BenchResults): Check[] {
   ]
 }
 
+/** One run of a `--repeat` invocation: its figures and its verdicts. */
+export interface Repeat {
+  checks: Check[]
+  results: BenchResults
+}
+
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
-export function markdownReport(results: BenchResults, checks: Check[], chartFile: string): string {
+/**
+ * Each target's verdict in every run of a `--repeat` invocation. A ratio
+ * near its target flips between runs on this shared machine; "met in k of
+ * n" says how near, where one run's yes or no cannot.
+ */
+function repeatability(repeats: readonly Repeat[]): string {
+  const verdict = (check: Check) => (check.pass === null ? '—' : `${check.measured}${check.pass ? '' : ' ✗'}`)
+  const rows: string[][] = []
+  repeats[0]!.checks.forEach((check, i) => {
+    const verdicts = repeats.map((repeat) => repeat.checks[i]!)
+    const measured = verdicts.filter((one) => one.pass !== null)
+    // A target this selection does not measure (--only, --targets) has no row.
+    if (measured.length === 0) return
+    rows.push([check.goal, ...verdicts.map(verdict), `${measured.filter((one) => one.pass).length} of ${measured.length}`])
+  })
+  return table(['Goal', ...repeats.map((_, i) => `Run ${i + 1}`), 'Met in'], rows)
+}
+
+export function markdownReport(results: BenchResults, checks: Check[], chartFile: string, repeats: readonly Repeat[] = []): string {
   const { machine } = results
   const parts: string[] = [
     `# Cometpad benchmark — ${results.date} (${results.mode})`,
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}. Servers and clients share these cores.`,
   ]
+  if (repeats.length > 1) {
+    parts.push(
+      `## Targets in each of ${repeats.length} runs`,
+      'The same selection run again from start to end, each run on fresh servers; ✗ marks a target missed. The tables below are the last run\'s.',
+      repeatability(repeats),
+    )
+  }
   parts.push(
-    '## Targets',
+    repeats.length > 1 ? `## Targets (run ${repeats.length})` : '## Targets',
     table(
       ['Goal', 'Measured', 'Met'],
       checks.map((check) => [check.goal, check.measured, check.pass === null ? '—' : check.pass ? 'yes' : '**no**']),

@@ -19,7 +19,7 @@ import { measureColdLoad, warmUpClient, type ColdLoadResult } from './cold-load'
 import { syntheticDocument, traceDocument, type BenchDocument } from './documents'
 import { measureMemory, type MemoryResult } from './memory'
 import { WorkerPool } from './pool'
-import { checkTargets, markdownReport } from './report'
+import { checkTargets, markdownReport, type Repeat } from './report'
 import { startServer, type RunningServer } from './servers'
 import { capacityAt, refinementRate } from './capacity'
 import { connectLayout, layoutName, measureTyping, summarizeTyping, typeAndMeasure, type Layout, type RunTiming, type Session, type TypingResult, type TypingSample } from './typing'
@@ -258,6 +258,7 @@ async function main(): Promise<void> {
       workers: { type: 'string' },
       targets: { type: 'string' },
       scenarios: { type: 'string' },
+      repeat: { type: 'string' },
     },
   })
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
@@ -274,28 +275,32 @@ async function main(): Promise<void> {
     rows = allRows.filter((row) => wanted.has(targetName(row)))
   }
   const only = new Set((values.only ?? 'typing,throughput,memory,cold-load').split(',') as Workload[])
+  const repeat = Number(values.repeat ?? '1')
+  if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a whole number ≥ 1, got ${values.repeat}`)
   const outDir = values.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'results')
   const started = Date.now()
   const date = new Date().toISOString().slice(0, 10)
   const cpus = os.cpus()
-  const results: BenchResults = {
-    date,
-    mode,
-    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` },
-    typing: [],
-    throughput: [],
-    memory: [],
-    coldLoad: [],
-  }
+  const machine = { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` }
+  // --repeat runs the whole selection again, start to end, so that each
+  // target's verdict can be read as "met in k of n runs" (see Repeat).
+  const runs: BenchResults[] = []
   const pool = new WorkerPool(Number(values.workers ?? 2))
   try {
-    if (only.has('typing')) await runTyping(pool, plan, results)
-    if (only.has('throughput')) await runThroughput(pool, plan, results)
-    if (only.has('memory')) await runMemory(pool, plan, results)
-    if (only.has('cold-load')) await runColdLoad(plan, results)
+    for (let run = 1; run <= repeat; run++) {
+      if (repeat > 1) log(`run ${run} of ${repeat}`)
+      const results: BenchResults = { date, mode, machine, typing: [], throughput: [], memory: [], coldLoad: [] }
+      if (only.has('typing')) await runTyping(pool, plan, results)
+      if (only.has('throughput')) await runThroughput(pool, plan, results)
+      if (only.has('memory')) await runMemory(pool, plan, results)
+      if (only.has('cold-load')) await runColdLoad(plan, results)
+      runs.push(results)
+    }
   } finally {
     pool.close()
   }
+  // The tables show the last run; with --repeat, the report adds every run's verdicts.
+  const results = runs[runs.length - 1]!
   mkdirSync(outDir, { recursive: true })
   const base = path.join(outDir, mode === 'full' ? date : `${date}-${mode}`)
   const chart = throughputLatencyChart(
@@ -307,9 +312,10 @@ async function main(): Promise<void> {
     },
   )
   const checks = checkTargets(results)
-  writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, checks }, null, 2)}\n`)
+  const repeats: Repeat[] = runs.map((run) => ({ checks: checkTargets(run), results: run }))
+  writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, checks, ...(repeat > 1 ? { repeats } : {}) }, null, 2)}\n`)
   writeFileSync(`${base}.svg`, chart)
-  const report = markdownReport(results, checks, `${path.basename(base)}.svg`)
+  const report = markdownReport(results, checks, `${path.basename(base)}.svg`, repeat > 1 ? repeats : [])
   writeFileSync(`${base}.md`, report)
   process.stdout.write(`${report}\nWrote ${base}.json, .md and .svg in ${((Date.now() - started) / 1000).toFixed(0)} s.\n`)
 }

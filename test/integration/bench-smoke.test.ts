@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { BenchResults } from '../../bench/run'
-import type { Check } from '../../bench/report'
+import type { Check, Repeat } from '../../bench/report'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const rows = ['cometpad/websocket', 'cometpad/stream', 'cometpad/long-poll', 'y-websocket', 'hocuspocus']
@@ -48,6 +48,33 @@ describe('benchmark harness (smoke run)', () => {
       assert.match(readFileSync(`${base}.svg`, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/)
       const report = readFileSync(`${base}.md`, 'utf8')
       for (const row of rows) assert.ok(report.includes(row), `the report names ${row}`)
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  })
+
+  it('with --repeat, runs the selection that many times and reports each run\'s verdicts', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'cometpad-bench-repeat-'))
+    try {
+      const args = ['--import', 'tsx', 'bench/run.ts', '--smoke', '--only=memory', '--targets=cometpad/websocket,hocuspocus', '--repeat=2', `--out=${out}`]
+      const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 })
+      assert.equal(run.status, 0, `bench exited ${run.status}: ${run.stderr}`)
+      const base = path.join(out, `${new Date().toISOString().slice(0, 10)}-smoke`)
+      const results = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as BenchResults & { checks: Check[]; repeats: Repeat[] }
+      assert.equal(results.repeats.length, 2)
+      for (const repeat of results.repeats) {
+        assert.deepEqual(repeat.results.memory.map((row) => row.target), ['cometpad/websocket', 'hocuspocus'])
+        assert.equal(repeat.results.typing.length, 0, 'only the selected workload ran')
+        const memoryCheck = repeat.checks.find((check) => check.goal.startsWith('Memory per idle WebSocket'))
+        assert.notEqual(memoryCheck?.pass, null, 'each run has its own verdict')
+      }
+      // The top-level figures are the last run's.
+      assert.deepEqual(results.memory, results.repeats[1]!.results.memory)
+      const report = readFileSync(`${base}.md`, 'utf8')
+      const section = /## Targets in each of 2 runs\n([\s\S]*?)\n## Targets \(run 2\)/.exec(report)?.[1]
+      assert.ok(section, 'the report has the per-run section before the last run\'s targets')
+      assert.match(section, /\| Memory per idle WebSocket client ≤ ½ × Hocuspocus \| [^|]+ \| [^|]+ \| [012] of 2 \|/)
+      assert.doesNotMatch(section, /Typing, 200 clients/, 'targets no run measured have no row')
     } finally {
       await rm(out, { recursive: true, force: true })
     }
