@@ -302,7 +302,11 @@ async function main(): Promise<void> {
   // The tables show the last run; with --repeat, the report adds every run's verdicts.
   const results = runs[runs.length - 1]!
   mkdirSync(outDir, { recursive: true })
-  const base = path.join(outDir, mode === 'full' ? date : `${date}-${mode}`)
+  // Only the whole full plan, run once, is the day's run (`<date>.*`): a
+  // selection or a repeat is named for what it is rather than overwrite it.
+  const isSelection = values.only !== undefined || values.targets !== undefined || values.scenarios !== undefined
+  const suffix = [mode === 'full' ? '' : `-${mode}`, isSelection ? '-selection' : '', repeat > 1 ? `-repeat${repeat}` : ''].join('')
+  const base = path.join(outDir, `${date}${suffix}`)
   const chart = throughputLatencyChart(
     results.throughput.map((row) => ({ name: row.target, points: row.points.map((point) => ({ deliveredPerSecond: point.deliveredPerSecond, p50: point.latency.p50, p99: point.latency.p99 })) })),
     {

@@ -59,7 +59,8 @@ describe('benchmark harness (smoke run)', () => {
       const args = ['--import', 'tsx', 'bench/run.ts', '--smoke', '--only=memory', '--targets=cometpad/websocket,hocuspocus', '--repeat=2', `--out=${out}`]
       const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 })
       assert.equal(run.status, 0, `bench exited ${run.status}: ${run.stderr}`)
-      const base = path.join(out, `${new Date().toISOString().slice(0, 10)}-smoke`)
+      // A selection, repeated: named so, never as the day's run.
+      const base = path.join(out, `${new Date().toISOString().slice(0, 10)}-smoke-selection-repeat2`)
       const results = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as BenchResults & { checks: Check[]; repeats: Repeat[] }
       assert.equal(results.repeats.length, 2)
       for (const repeat of results.repeats) {
