@@ -98,7 +98,7 @@ export function checkTargets(results: BenchResults): Check[] {
   ]
 }
 
-/** One run of a `--repeat` invocation: its figures and its verdicts. */
+/** One run of an invocation (several with `--repeat`): its figures and its verdicts. */
 export interface Repeat {
   checks: Check[]
   results: BenchResults
@@ -186,7 +186,7 @@ export function markdownReport(results: BenchResults, checks: Check[], chartFile
   if (results.memory.length > 0) {
     parts.push(
       '## Server memory (RSS growth)',
-      `The growth from adding idle clients (or documents) to a server already holding half as many, per client (or document) added, so that one-time costs of a server's first connections do not count. Read after ${fmt(results.memory[0]!.settleMs / 1000, 0)} s idle and a full garbage collection, in every server alike; every server runs this workload with V8\'s young generation held at its smallest (\`--max-semi-space-size=1\`). See \`bench/memory.ts\`.`,
+      `The growth from adding idle clients (or documents) to a server already holding half as many, per client (or document) added, so that one-time costs of a server's first connections do not count. Read after ${fmt(results.memory[0]!.settleMs / 1000, 0)} s idle and a full garbage collection, in every server alike; every server runs this workload with V8's young generation held at its smallest (\`--max-semi-space-size=1\`). See \`bench/memory.ts\`.`,
       table(
         ['Server', 'Per idle client', 'Per open document'],
         results.memory.map((row) => [
